@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Creates (or refreshes the config of) a stack that targets the lab hosts: their addresses,
+# the lab's SSH key and a generated Redis password, both set as secrets. Expects scripts/env.sh
+# to have been sourced (it also provides the lab's passphrase).
+#   scripts/lab-stack.sh <stack>
+set -euo pipefail
+stack=${1:?usage: lab-stack.sh <stack>}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+pulumi stack select "$stack" 2>/dev/null || pulumi stack init "$stack" >/dev/null
+
+pulumi config rm --stack "$stack" redis-ha:nodes >/dev/null 2>&1 || true
+i=0
+while read -r name ip; do
+    pulumi config set --stack "$stack" --path "redis-ha:nodes[$i].name" "$name"
+    pulumi config set --stack "$stack" --path "redis-ha:nodes[$i].host" "$ip"
+    i=$((i + 1))
+done < <(bash lab/lab.sh hosts)
+pulumi config set --stack "$stack" --secret redis-ha:sshPrivateKey <"$(bash lab/lab.sh key)"
+if ! pulumi config get --stack "$stack" redis-ha:adminPassword >/dev/null 2>&1; then
+    head -c 32 /dev/urandom | base64 | tr -d '/+=' | pulumi config set --stack "$stack" --secret redis-ha:adminPassword
+fi
+echo "stack $stack targets: $(bash lab/lab.sh hosts | tr '\n' ' ')"
