@@ -1,9 +1,18 @@
 // redis-ha: turns the servers listed in the stack config into a Redis group, over SSH.
 import * as pulumi from "@pulumi/pulumi";
-import { parseAllConfig, SentinelAgreement, Server } from "./components";
+import { ConfigError, parseAllConfig, ResolvedConfig, SentinelAgreement, Server } from "./components";
 
 // Validate everything before any resource exists: a bad key fails the preview, not a server.
-const cfg = parseAllConfig(pulumi.runtime.allConfig());
+function loadConfig(): ResolvedConfig {
+    try {
+        return parseAllConfig(pulumi.runtime.allConfig());
+    } catch (e) {
+        // A RunError prints its message alone, without a stack trace: the mistake is the config's.
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+}
+const cfg = loadConfig();
 const sshPrivateKey = pulumi.secret(cfg.sshPrivateKey);
 const adminPassword = pulumi.secret(cfg.adminPassword);
 

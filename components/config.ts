@@ -4,6 +4,7 @@ import { z } from "zod";
 
 export const CONFIG_NAMESPACE = "redis-ha";
 
+const isIpv4 = (s: string) => z.ipv4().safeParse(s).success;
 const ipv4 = z.ipv4({ error: "must be an IPv4 address such as 10.211.11.7" });
 const port = z
     .number({ error: "must be a port number" })
@@ -21,7 +22,11 @@ export const nodeSchema = z.strictObject({
     /** Resource-friendly name of the server, unique in the stack. */
     name: nodeName,
     /** Address Pulumi reaches the server's sshd on. */
-    host: z.union([ipv4, z.hostname({ error: "must be an IPv4 address or a DNS name" })]),
+    host: z.string({ error: "is required: the server's SSH address" }).superRefine((h, ctx) => {
+        if (/^[\d.]+$/.test(h) ? !isIpv4(h) : !z.hostname().safeParse(h).success) {
+            ctx.addIssue({ code: "custom", message: "must be an IPv4 address such as 10.211.11.7, or a DNS name" });
+        }
+    }),
     /** SSH user; root, or a user with password-less sudo. Default: root. */
     sshUser: z.string().min(1).default("root"),
     /** SSH port. Default: 22. */
@@ -77,7 +82,7 @@ export const stackConfigSchema = z
                     seen.set(key, i);
                 }
             }
-            if (n.privateIp === undefined && !z.ipv4().safeParse(n.host).success) {
+            if (n.privateIp === undefined && !isIpv4(n.host)) {
                 ctx.addIssue({
                     code: "custom",
                     path: ["nodes", i, "privateIp"],
@@ -111,14 +116,19 @@ function keyOf(path: ReadonlyArray<PropertyKey>): string {
     return key;
 }
 
+/** Problems with raw config values, as `<key> <what is wrong and the fix>`, or the parsed config. */
+function validate(raw: Record<string, unknown>): { problems: string[]; config?: ResolvedConfig } {
+    const result = stackConfigSchema.safeParse(raw);
+    if (!result.success) return { problems: result.error.issues.map((i) => `${keyOf(i.path)} ${i.message}`) };
+    const cfg = result.data;
+    return { problems: [], config: { ...cfg, nodes: cfg.nodes.map((n) => ({ ...n, privateIp: n.privateIp ?? n.host })) } };
+}
+
 /** Parses raw config values (as read from the stack) or throws a ConfigError listing every problem. */
 export function parseStackConfig(raw: Record<string, unknown>): ResolvedConfig {
-    const result = stackConfigSchema.safeParse(raw);
-    if (!result.success) {
-        throw new ConfigError(result.error.issues.map((i) => `${keyOf(i.path)} ${i.message}`));
-    }
-    const cfg = result.data;
-    return { ...cfg, nodes: cfg.nodes.map((n) => ({ ...n, privateIp: n.privateIp ?? n.host })) };
+    const { problems, config } = validate(raw);
+    if (!config) throw new ConfigError(problems);
+    return config;
 }
 
 const KINDS: Record<keyof StackConfig, "json" | "string"> = {
@@ -153,6 +163,8 @@ export function parseAllConfig(all: Record<string, string>): ResolvedConfig {
             raw[key] = value;
         }
     }
-    if (problems.length > 0) throw new ConfigError(problems);
-    return parseStackConfig(raw);
+    const { problems: invalid, config } = validate(raw);
+    problems.push(...invalid);
+    if (problems.length > 0 || !config) throw new ConfigError(problems);
+    return config;
 }

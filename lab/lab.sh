@@ -161,10 +161,17 @@ wait_ready() { # until sshd answers and systemd has finished booting
 }
 
 stop_host() { # stop_host <host> [KILL]: TERM makes nspawn power the host off cleanly
-    local h=$1 sig=${2:-TERM} pid i
+    local h=$1 sig=${2:-TERM} pid nspawn init i
     pid=$(runner_pid "$h")
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill "-$sig" -- "-$pid" 2>/dev/null || true
+        if [ "$sig" = KILL ]; then
+            # Pulling the plug: kill the host's init, which takes its whole PID namespace along.
+            nspawn=$(pgrep -P "$pid" systemd-nspawn || true)
+            init=$([ -z "$nspawn" ] || pgrep -P "$nspawn" || true)
+            kill -KILL -- "$pid" 2>/dev/null || true # the runner must not start it again
+            [ -z "$init" ] || kill -KILL "$init" 2>/dev/null || true
+        fi
+        kill -TERM -- "-$pid" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL -- "-$pid" 2>/dev/null || true
     fi

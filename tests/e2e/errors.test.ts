@@ -1,0 +1,43 @@
+// Mistakes an operator makes, against the real engine: bad config stops the preview before any
+// server is touched; an unreachable server fails the update with an error naming it.
+import * as assert from "assert";
+import { freshStack, labConfig, labHosts } from "./lab";
+
+describe("lab: clear errors", function () {
+    const hosts = labHosts();
+
+    it("rejects bad config at preview, naming the key and the fix", async () => {
+        const stack = await freshStack("lab-bad-config", {
+            ...labConfig(hosts, "too-short"),
+            "redis-ha:nodes": { value: JSON.stringify([{ name: "a", host: "10.0.0.300" }, { name: "a", host: hosts[0].ip }]) },
+        });
+        try {
+            await assert.rejects(stack.preview(), (e: Error) => {
+                assert.match(e.message, /redis-ha:nodes\[0\]\.host .*IPv4 address/);
+                assert.match(e.message, /redis-ha:nodes\[1\]\.name duplicates nodes\[0\]\.name/);
+                assert.match(e.message, /redis-ha:adminPassword is too short/);
+                return true;
+            });
+        } finally {
+            await stack.workspace.removeStack(stack.name, { force: true });
+        }
+    });
+
+    it("names the server it cannot reach", async () => {
+        const ghost = hosts[0].ip.replace(/\.\d+$/, ".250"); // on the lab bridge, no host there
+        const stack = await freshStack("lab-unreachable", {
+            ...labConfig([{ name: "ghost", ip: ghost }], "a-long-enough-password"),
+            "redis-ha:sshTimeoutSeconds": { value: "3" },
+        });
+        try {
+            await assert.rejects(stack.up(), (e: Error) => {
+                assert.match(e.message, /ghost-facts/);
+                assert.match(e.message, new RegExp(`cannot reach root@${ghost.replace(/\./g, "\\.")}:22 over SSH`));
+                return true;
+            });
+        } finally {
+            await stack.destroy().catch(() => undefined);
+            await stack.workspace.removeStack(stack.name, { force: true });
+        }
+    });
+});

@@ -1,0 +1,85 @@
+// Helpers for end-to-end tests against the lab (lab/lab.sh): hosts, SSH, and stacks driven
+// through the Automation API with the project's real CLI and a local file backend.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+const LAB = path.join(ROOT, "lab", "lab.sh");
+
+export interface LabHost {
+    name: string;
+    ip: string;
+}
+
+export function labHosts(): LabHost[] {
+    return execFileSync("bash", [LAB, "hosts"], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .map((l) => {
+            const [name, ip] = l.split(/\s+/);
+            return { name, ip };
+        });
+}
+
+/** Runs a shell command on a lab host as root and returns its stdout. */
+export function onHost(host: string, command: string): string {
+    return execFileSync("bash", [LAB, "ssh", host, command], { encoding: "utf8" });
+}
+
+export function labKey(): string {
+    return fs.readFileSync(execFileSync("bash", [LAB, "key"], { encoding: "utf8" }).trim(), "utf8");
+}
+
+/** A stack of this project on the lab, created fresh (an old one of the same name is removed). */
+export async function freshStack(name: string, config: Record<string, { value: string; secret?: boolean }>): Promise<Stack> {
+    const ws = await LocalWorkspace.create({ workDir: ROOT });
+    try {
+        await ws.removeStack(name, { force: true });
+    } catch {
+        // it did not exist
+    }
+    const stack = await Stack.create(name, ws);
+    await stack.setAllConfig(config);
+    return stack;
+}
+
+/** Config for a stack on the given lab hosts with the lab's key. */
+export function labConfig(hosts: LabHost[], password: string, extra: Record<string, string> = {}) {
+    return {
+        "redis-ha:nodes": { value: JSON.stringify(hosts.map((h) => ({ name: h.name, host: h.ip }))) },
+        "redis-ha:sshPrivateKey": { value: labKey(), secret: true },
+        "redis-ha:adminPassword": { value: password, secret: true },
+        ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, { value: v }])),
+    };
+}
+
+/** The stack's state as `pulumi stack export` shows it, secrets encrypted (the Automation API's exportStack decrypts them). */
+export function exportState(stack: string): { resources: { urn: string; dependencies?: string[] }[] } {
+    const out = execFileSync("pulumi", ["stack", "export", "--stack", stack], { cwd: ROOT, encoding: "utf8" });
+    return JSON.parse(out).deployment;
+}
+
+/** Every file of the local backend (state, history, backups) that contains `needle`. */
+export function backendFilesContaining(needle: string): string[] {
+    const url = process.env.PULUMI_BACKEND_URL ?? "";
+    if (!url.startsWith("file://")) throw new Error("the e2e tests need a local file backend (PULUMI_BACKEND_URL=file://…)");
+    const found: string[] = [];
+    const walk = (dir: string) => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+            const p = path.join(dir, entry.name);
+            if (entry.isDirectory()) walk(p);
+            else if (fs.readFileSync(p).includes(needle)) found.push(p);
+        }
+    };
+    walk(url.slice("file://".length));
+    return found;
+}
+
+/** Runs fn and returns its result with the seconds it took. */
+export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+    const start = process.hrtime.bigint();
+    const result = await fn();
+    return [result, Number(process.hrtime.bigint() - start) / 1e9];
+}
