@@ -1,6 +1,7 @@
-// redis-ha: turns the servers listed in the stack config into a Redis group, over SSH.
+// redis-ha: turns the servers listed in the stack config into a highly available Redis
+// (master, replicas, Sentinel on every node), over SSH.
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, parseAllConfig, ResolvedConfig, SentinelAgreement, Server } from "./components";
+import { ConfigError, deployCluster, parseAllConfig, ResolvedConfig } from "./components";
 
 // Validate everything before any resource exists: a bad key fails the preview, not a server.
 function loadConfig(): ResolvedConfig {
@@ -12,29 +13,19 @@ function loadConfig(): ResolvedConfig {
         throw e;
     }
 }
+
 const cfg = loadConfig();
-const sshPrivateKey = pulumi.secret(cfg.sshPrivateKey);
-const adminPassword = pulumi.secret(cfg.adminPassword);
+const cluster = deployCluster(cfg, pulumi.secret(cfg.sshPrivateKey), {
+    admin: pulumi.secret(cfg.adminPassword),
+    replication: pulumi.secret(cfg.replicationPassword),
+    sentinelAuth: pulumi.secret(cfg.sentinelAuthPassword),
+    sentinel: pulumi.secret(cfg.sentinelPassword),
+    app: pulumi.secret(cfg.appPassword),
+});
 
-const servers = cfg.nodes.map(
-    (node) =>
-        new Server(node.name, {
-            node,
-            sshPrivateKey,
-            sshTimeoutSeconds: cfg.sshTimeoutSeconds,
-            redisPort: cfg.redis.port,
-            adminPassword,
-        }),
-);
-
-const agreement = new SentinelAgreement(
-    "agreement",
-    {
-        nodes: cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port })),
-        password: adminPassword,
-    },
-    { dependsOn: servers.map((s) => s.redis) },
-);
-
-export const hosts = Object.fromEntries(cfg.nodes.map((n, i) => [n.name, servers[i].facts]));
-export const redisNodes = agreement.reports;
+export const masterName = cluster.masterName;
+export const sentinels = cluster.sentinels;
+export const currentMaster = cluster.currentMaster;
+export const replicas = cluster.replicas;
+export const nodes = cluster.nodes;
+export const ioredis = cluster.ioredis;

@@ -10,3 +10,8 @@ export function readAsset(name: string): string {
     if (!fs.existsSync(file)) throw new Error(`asset ${name} is missing (looked for ${file})`);
     return fs.readFileSync(file, "utf8");
 }
+
+/** assets/<name> with assets/lib/common.sh in front: one self-contained script to send. */
+export function script(name: string): string {
+    return readAsset("lib/common.sh") + "\n" + readAsset(name);
+}

@@ -1,5 +1,6 @@
 // The stack configuration: one zod schema, parsed once in index.ts, before any resource exists.
 // Every error names the config key (as `pulumi config set` spells it) and what to do about it.
+// Defaults follow Redis's own recommendations (see README, "Config keys").
 import { z } from "zod";
 
 export const CONFIG_NAMESPACE = "redis-ha";
@@ -11,12 +12,16 @@ const port = z
     .int({ error: "must be a whole number" })
     .min(1, { error: "must be between 1 and 65535" })
     .max(65535, { error: "must be between 1 and 65535" });
+const count = (min: number, max: number) =>
+    z
+        .number({ error: `must be a whole number from ${min} to ${max}` })
+        .int({ error: `must be a whole number from ${min} to ${max}` })
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` });
 
-const nodeName = z
-    .string()
-    .regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, {
-        error: "must be 1-32 lower-case letters, digits or '-', e.g. redis-1 (it names resources and hosts)",
-    });
+const nodeName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, {
+    error: "must be 1-32 lower-case letters, digits or '-', e.g. redis-1 (it names resources and hosts)",
+});
 
 export const nodeSchema = z.strictObject({
     /** Resource-friendly name of the server, unique in the stack. */
@@ -31,25 +36,95 @@ export const nodeSchema = z.strictObject({
     sshUser: z.string().min(1).default("root"),
     /** SSH port. Default: 22. */
     sshPort: port.default(22),
-    /** Private address Redis binds and announces. Default: `host` when it is an IPv4 address. */
+    /** Private address Redis and Sentinel bind and announce. Default: `host` when it is an IPv4 address. */
     privateIp: ipv4.optional(),
+    /** Sentinel promotes the replica with the lowest priority; 0 = never promote. Default: 100. */
+    replicaPriority: count(0, 1000).default(100),
 });
 
 export const redisSchema = z
     .strictObject({
         /** Port Redis listens on. Default: 6379. */
         port: port.default(6379),
+        /** Memory limit, e.g. 2gb or 512mb. Required: Redis recommends an explicit limit. */
+        maxmemory: z
+            .string({ error: "is required: set it below the server's RAM, e.g. pulumi config set --path redis-ha:redis.maxmemory 2gb" })
+            .regex(/^[1-9]\d*(b|kb|mb|gb)?$/i, { error: "must be a size such as 512mb or 2gb" }),
+        /** Eviction policy when maxmemory is reached. Default: noeviction (writes fail, nothing is dropped). */
+        maxmemoryPolicy: z
+            .enum(["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"])
+            .default("noeviction"),
+        /** Append-only file persistence. Default: true (fsync every second). */
+        appendonly: z.boolean({ error: "must be true or false" }).default(true),
+        /** RDB snapshot rules ("" disables them). Default: Redis's own, "3600 1 300 100 60 10000". */
+        save: z
+            .string()
+            .regex(/^(\d+ \d+( \d+ \d+)*)?$/, { error: 'must be pairs of "seconds changes", e.g. "3600 1 300 100", or "" to disable' })
+            .default("3600 1 300 100 60 10000"),
+        /** The master refuses writes unless this many replicas are connected. Default: 1. */
+        minReplicasToWrite: count(0, 100).default(1),
+        /** …and lag at most this many seconds. Default: 10. */
+        minReplicasMaxLag: count(1, 3600).default(10),
+        /** Delete /var/lib/redis when the stack is destroyed (run `pulumi up` after setting it). Default: false. */
+        purgeDataOnDestroy: z.boolean({ error: "must be true or false" }).default(false),
+        /** Where packages come from. Only Debian's own packages for now. */
+        packageSource: z.literal("distro", { error: 'must be "distro" (the redis.io repository is not supported yet)' }).default("distro"),
+    })
+    .prefault({} as never);
+
+export const sentinelSchema = z
+    .strictObject({
+        /** Port Sentinel listens on. Default: 26379. */
+        port: port.default(26379),
+        /** Name of the monitored group, as clients ask for it. Default: mymaster. Fixed after creation. */
+        masterName: z
+            .string()
+            .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: "must be 1-64 letters, digits, '.', '_' or '-'" })
+            .default("mymaster"),
+        /** Sentinels that must agree the master is down. Default: a majority of the nodes. */
+        quorum: count(1, 100).optional(),
+        /** Milliseconds without an answer before a node is considered down. Default: 30000. */
+        downAfterMilliseconds: count(100, 3_600_000).default(30000),
+        /** Default: 180000. */
+        failoverTimeout: count(1000, 86_400_000).default(180000),
+        /** Replicas resynchronised with a new master at the same time. Default: 1. */
+        parallelSyncs: count(1, 100).default(1),
+        /** How long `pulumi up` waits for the sentinels to agree. Default: 180 s. */
+        agreementTimeoutSeconds: count(5, 3600).default(180),
     })
     .prefault({});
 
-const password = z
-    .string({ error: "is required: pulumi config set --secret <key> \"$(openssl rand -base64 32)\"" })
-    .min(16, { error: "is too short: use at least 16 characters, e.g. openssl rand -base64 32" });
+export const kernelSchema = z
+    .strictObject({
+        /** Transparent huge pages: never (Redis's advice), madvise, or keep (leave as is). Default: never. */
+        transparentHugePages: z.enum(["never", "madvise", "keep"]).default("never"),
+        /** vm.overcommit_memory: 1 (Redis's advice, so BGSAVE can fork), or keep. Default: 1. */
+        overcommitMemory: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal("keep")]).default(1),
+        /** net.core.somaxconn, at least Redis's tcp-backlog (511). Default: 1024. */
+        somaxconn: count(128, 1_048_576).default(1024),
+        /** vm.swappiness; unset leaves it alone (Redis advises keeping swap). */
+        swappiness: count(0, 200).optional(),
+    })
+    .prefault({});
+
+const password = (key: string) =>
+    z
+        .string({ error: `is required: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32)"` })
+        .min(16, { error: "is too short: use at least 16 characters, e.g. openssl rand -base64 32" })
+        .regex(/^[^\s"'\\]+$/, { error: "must not contain spaces, quotes or backslashes (openssl rand -base64 32 gives a good one)" });
+
+/** The secret keys, each a password of its own. */
+export const PASSWORD_KEYS = ["adminPassword", "replicationPassword", "sentinelAuthPassword", "sentinelPassword", "appPassword"] as const;
+export type PasswordKey = (typeof PASSWORD_KEYS)[number];
 
 export const stackConfigSchema = z
     .strictObject({
-        /** The servers, 1 or more; names and addresses must be unique. */
+        /** The servers; names and addresses must be unique. Each runs Redis and Sentinel. */
         nodes: z.array(nodeSchema).min(1, { error: "must list at least one server" }),
+        /** Node that is master when the cluster is first created. Default: the first node. Later, Sentinel decides. */
+        initialMaster: nodeName.optional(),
+        /** Set to true to run with fewer than 3 sentinels (no automatic failover you can trust). */
+        allowFewerThanThreeSentinels: z.boolean().default(false),
         /** Private key (OpenSSH or PEM) for every node's SSH user. Secret. */
         sshPrivateKey: z
             .string({ error: "is required: pulumi config set --secret redis-ha:sshPrivateKey < ~/.ssh/id_ed25519" })
@@ -57,12 +132,23 @@ export const stackConfigSchema = z
                 error: "is not a private key: pass the file's contents, e.g. pulumi config set --secret redis-ha:sshPrivateKey < ~/.ssh/id_ed25519",
             }),
         /** Seconds to keep retrying SSH while a server boots. Default: 60. */
-        sshTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+        sshTimeoutSeconds: count(1, 3600).default(60),
         redis: redisSchema,
-        /** Password of Redis's admin (for now: `requirepass`). Secret. */
-        adminPassword: password,
+        sentinel: sentinelSchema,
+        kernel: kernelSchema,
+        /** Redis ACL user `admin` (all commands). Secret. */
+        adminPassword: password("adminPassword"),
+        /** Redis ACL user `replication` (replicas to their master). Secret. */
+        replicationPassword: password("replicationPassword"),
+        /** Redis ACL user `sentinel` (Sentinel to Redis). Secret. */
+        sentinelAuthPassword: password("sentinelAuthPassword"),
+        /** Sentinel's own password, for clients that ask Sentinel for the master. Secret. */
+        sentinelPassword: password("sentinelPassword"),
+        /** Redis ACL user `app` (data commands, no admin or dangerous ones). Secret. */
+        appPassword: password("appPassword"),
     })
     .superRefine((cfg, ctx) => {
+        const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
         const seen = new Map<string, number>();
         cfg.nodes.forEach((n, i) => {
             for (const [what, value] of [
@@ -70,34 +156,51 @@ export const stackConfigSchema = z
                 ["host", `${n.host}:${n.sshPort}`],
                 ["privateIp", n.privateIp ?? n.host],
             ] as const) {
-                const key = `${what}=${value}`;
-                const first = seen.get(key);
-                if (first !== undefined) {
-                    ctx.addIssue({
-                        code: "custom",
-                        path: ["nodes", i, what],
-                        message: `duplicates nodes[${first}].${what} (${value}); every node needs its own`,
-                    });
-                } else {
-                    seen.set(key, i);
-                }
+                const first = seen.get(`${what}=${value}`);
+                if (first !== undefined) problem(["nodes", i, what], `duplicates nodes[${first}].${what} (${value}); every node needs its own`);
+                else seen.set(`${what}=${value}`, i);
             }
             if (n.privateIp === undefined && !isIpv4(n.host)) {
-                ctx.addIssue({
-                    code: "custom",
-                    path: ["nodes", i, "privateIp"],
-                    message: `is required when host is a DNS name (${n.host}): set the address Redis should bind`,
-                });
+                problem(["nodes", i, "privateIp"], `is required when host is a DNS name (${n.host}): set the address Redis should bind`);
             }
         });
+        const n = cfg.nodes.length;
+        if (n > 0 && n < 3 && !cfg.allowFewerThanThreeSentinels) {
+            problem(["nodes"], `has ${n} server(s), but Sentinel needs at least 3 in independent failure domains to fail over safely; add servers or set redis-ha:allowFewerThanThreeSentinels true`);
+        }
+        const names = cfg.nodes.map((x) => x.name);
+        if (cfg.initialMaster !== undefined && !names.includes(cfg.initialMaster)) {
+            problem(["initialMaster"], `names no node (nodes: ${names.join(", ")}); set it to one of them`);
+        }
+        if (cfg.sentinel.quorum !== undefined && cfg.sentinel.quorum > n) {
+            problem(["sentinel", "quorum"], `is ${cfg.sentinel.quorum} but there are only ${n} sentinels, so no failover could ever happen; use at most ${n} (a majority: ${Math.floor(n / 2) + 1})`);
+        }
+        if (n > 1 && cfg.redis.minReplicasToWrite > n - 1) {
+            problem(["redis", "minReplicasToWrite"], `is ${cfg.redis.minReplicasToWrite} but there are only ${n - 1} replicas, so the master would refuse every write; use at most ${n - 1}`);
+        }
+        const master = cfg.initialMaster ?? names[0];
+        if (n > 1 && cfg.nodes.every((x) => x.name === master || x.replicaPriority === 0)) {
+            problem(["nodes"], "gives every replica replicaPriority 0, so Sentinel could never promote one; give at least one replica a priority above 0");
+        }
+        if (!cfg.redis.appendonly && cfg.redis.save === "") {
+            problem(["redis", "save"], 'is "" and redis.appendonly is false: a master without persistence that restarts comes back empty and wipes its replicas; keep one of them');
+        }
+        const byValue = new Map<string, PasswordKey>();
+        for (const key of PASSWORD_KEYS) {
+            const other = byValue.get(cfg[key]);
+            if (other) problem([key], `is the same as redis-ha:${other}; every user needs its own password`);
+            else byValue.set(cfg[key], key);
+        }
     });
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 export type NodeConfig = z.infer<typeof nodeSchema> & { privateIp: string };
 
-/** Validated config, with each node's privateIp filled in. */
-export interface ResolvedConfig extends Omit<StackConfig, "nodes"> {
+/** Validated config with the defaults that depend on other keys filled in. */
+export interface ResolvedConfig extends Omit<StackConfig, "nodes" | "initialMaster" | "sentinel"> {
     nodes: NodeConfig[];
+    initialMaster: string;
+    sentinel: StackConfig["sentinel"] & { quorum: number };
 }
 
 export class ConfigError extends Error {
@@ -116,12 +219,20 @@ function keyOf(path: ReadonlyArray<PropertyKey>): string {
     return key;
 }
 
-/** Problems with raw config values, as `<key> <what is wrong and the fix>`, or the parsed config. */
+/** Problems with raw config values, as `<key> <what is wrong and the fix>`, or the resolved config. */
 function validate(raw: Record<string, unknown>): { problems: string[]; config?: ResolvedConfig } {
     const result = stackConfigSchema.safeParse(raw);
     if (!result.success) return { problems: result.error.issues.map((i) => `${keyOf(i.path)} ${i.message}`) };
     const cfg = result.data;
-    return { problems: [], config: { ...cfg, nodes: cfg.nodes.map((n) => ({ ...n, privateIp: n.privateIp ?? n.host })) } };
+    return {
+        problems: [],
+        config: {
+            ...cfg,
+            nodes: cfg.nodes.map((n) => ({ ...n, privateIp: n.privateIp ?? n.host })),
+            initialMaster: cfg.initialMaster ?? cfg.nodes[0].name,
+            sentinel: { ...cfg.sentinel, quorum: cfg.sentinel.quorum ?? Math.floor(cfg.nodes.length / 2) + 1 },
+        },
+    };
 }
 
 /** Parses raw config values (as read from the stack) or throws a ConfigError listing every problem. */
@@ -131,13 +242,8 @@ export function parseStackConfig(raw: Record<string, unknown>): ResolvedConfig {
     return config;
 }
 
-const KINDS: Record<keyof StackConfig, "json" | "string"> = {
-    nodes: "json",
-    sshPrivateKey: "string",
-    sshTimeoutSeconds: "json",
-    redis: "json",
-    adminPassword: "string",
-};
+const STRING_KEYS = new Set<string>(["sshPrivateKey", "initialMaster", ...PASSWORD_KEYS]);
+const KNOWN_KEYS = Object.keys(stackConfigSchema.shape);
 
 /**
  * Parses the stack's config as the engine hands it over (`pulumi.runtime.allConfig()`: every
@@ -150,17 +256,16 @@ export function parseAllConfig(all: Record<string, string>): ResolvedConfig {
     for (const [fullKey, value] of Object.entries(all)) {
         if (!fullKey.startsWith(CONFIG_NAMESPACE + ":")) continue;
         const key = fullKey.slice(CONFIG_NAMESPACE.length + 1);
-        const kind = (KINDS as Record<string, string | undefined>)[key];
-        if (kind === undefined) {
-            problems.push(`${fullKey} is not a known key (known: ${Object.keys(KINDS).join(", ")}); remove it with pulumi config rm ${fullKey}`);
-        } else if (kind === "json") {
+        if (!KNOWN_KEYS.includes(key)) {
+            problems.push(`${fullKey} is not a known key (known: ${KNOWN_KEYS.join(", ")}); remove it with pulumi config rm ${fullKey}`);
+        } else if (STRING_KEYS.has(key)) {
+            raw[key] = value;
+        } else {
             try {
                 raw[key] = JSON.parse(value);
             } catch {
-                problems.push(`${fullKey} is not valid YAML/JSON structure; set it with pulumi config set --path or edit the stack file`);
+                problems.push(`${fullKey} is not a number, boolean or structure; set it with pulumi config set --path, e.g. pulumi config set --path ${fullKey}.port 6379`);
             }
-        } else {
-            raw[key] = value;
         }
     }
     const { problems: invalid, config } = validate(raw);

@@ -18,11 +18,16 @@ export interface ConnectionArgs {
     dialTimeoutSeconds?: pulumi.Input<number>;
 }
 
+/**
+ * A change of any script, of `stdin` or of `environment` runs the update step (default: the
+ * create script again, so scripts must be idempotent). A change of `triggers` or of the target
+ * (host, port, user) replaces the resource: delete, then create.
+ */
 export interface RemoteCommandArgs {
     connection: pulumi.Input<ConnectionArgs>;
-    /** Script run at creation, and again whenever `triggers` or the script itself change (replacement). */
+    /** Script run at creation. */
     create: pulumi.Input<string>;
-    /** Script run when only `stdin` or `environment` changed. Default: `create`. */
+    /** Script run when an input changed. Default: `create`. */
     update?: pulumi.Input<string>;
     /** Script run at deletion. Default: nothing runs. */
     delete?: pulumi.Input<string>;
@@ -30,7 +35,7 @@ export interface RemoteCommandArgs {
     stdin?: pulumi.Input<string>;
     /** Non-secret variables exported to the script (they travel inside the framed script). */
     environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-    /** Any change here re-runs `create` (replacement). */
+    /** Any change here replaces the resource (delete, then create). */
     triggers?: pulumi.Input<unknown[]>;
 }
 
@@ -57,6 +62,8 @@ interface Inputs {
 interface Outputs extends Inputs {
     stdout: string;
     stderr: string;
+    /** New at every run of a step: lets dependants notice that this command ran. */
+    runId: string;
 }
 
 const PROVIDER_VERSION = "1";
@@ -149,14 +156,13 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
         const where = (c: Connection) => [c.host, c.port ?? 22, c.user ?? "root"];
         const replaces: string[] = [];
         if (!same(where(olds.connection), where(news.connection))) replaces.push("connection");
-        if (!same(olds.create, news.create)) replaces.push("create");
         if (!same(olds.triggers, news.triggers)) replaces.push("triggers");
-        const updates = (["update", "delete", "stdin", "environment", "providerVersion"] as const).filter(
+        const updated = (["create", "update", "delete", "stdin", "environment", "providerVersion"] as const).some(
             (k) => !same(olds[k], news[k]),
         );
-        if (!same(olds.connection.privateKey, news.connection.privateKey)) updates.push("connection" as never);
+        const keyChanged = !same(olds.connection.privateKey, news.connection.privateKey);
         return {
-            changes: replaces.length + updates.length > 0,
+            changes: replaces.length > 0 || updated || keyChanged,
             replaces,
             deleteBeforeReplace: replaces.length > 0 && !!olds.delete,
         };
@@ -164,12 +170,13 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
 
     async create(inputs: Inputs) {
         const out = await sshRun(inputs.connection, inputs.create, inputs.environment, inputs.stdin);
-        return { id: `${inputs.connection.host}-${Date.now().toString(36)}`, outs: { ...inputs, ...out } };
+        const runId = require("crypto").randomUUID() as string;
+        return { id: `${inputs.connection.host}-${runId}`, outs: { ...inputs, ...out, runId } };
     },
 
     async update(_id: string, _olds: Outputs, news: Inputs) {
         const out = await sshRun(news.connection, news.update ?? news.create, news.environment, news.stdin);
-        return { outs: { ...news, ...out } };
+        return { outs: { ...news, ...out, runId: require("crypto").randomUUID() as string } };
     },
 
     async delete(_id: string, props: Outputs) {
@@ -178,10 +185,27 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
     },
 };
 
+/** How to reach a node over SSH. */
+export function nodeConnection(node: { host: string; sshPort: number; sshUser: string }, privateKey: pulumi.Input<string>, dialTimeoutSeconds: number): ConnectionArgs {
+    return { host: node.host, port: node.sshPort, user: node.sshUser, privateKey, dialTimeoutSeconds };
+}
+
+/** Secrets for a script's stdin, one "name value" line each (read by read_secrets in assets/lib/common.sh). */
+export function secretLines(secrets: Record<string, pulumi.Input<string>>): pulumi.Output<string> {
+    return pulumi.secret(
+        pulumi.all(secrets).apply((s) =>
+            Object.entries(s)
+                .map(([name, value]) => `${name} ${value}\n`)
+                .join(""),
+        ),
+    );
+}
+
 /** A script run on a server over SSH, with create/update/delete steps. */
 export class RemoteCommand extends pulumi.dynamic.Resource {
     declare readonly stdout: pulumi.Output<string>;
     declare readonly stderr: pulumi.Output<string>;
+    declare readonly runId: pulumi.Output<string>;
 
     constructor(name: string, args: RemoteCommandArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -197,6 +221,7 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
                 providerVersion: PROVIDER_VERSION,
                 stdout: undefined,
                 stderr: undefined,
+                runId: undefined,
             },
             {
                 ...opts,

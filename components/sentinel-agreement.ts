@@ -1,144 +1,221 @@
-// SentinelAgreement: a dynamic resource that waits, with ioredis, until the Redis group is in
-// the state dependants need, and records what it found. This first version checks that every
-// node's Redis answers an authenticated ROLE and INFO; the sentinel checks (same master on
-// every sentinel, CKQUORUM, replicas linked) build on it. It never runs during preview.
+// SentinelAgreement: a dynamic resource that waits, with ioredis, until the Sentinel group is
+// healthy, so that dependants only proceed then:
+//   - every sentinel answers and all name the same master, one of our nodes;
+//   - SENTINEL CKQUORUM passes on every sentinel;
+//   - every sentinel knows the expected numbers of other sentinels and of replicas;
+//   - every replica reports master_link_status:up towards that master.
+// It logs what it is waiting for, fails after a timeout naming the sentinel or node that
+// disagrees and what it said, and outputs the agreed master. It runs at creation and whenever
+// a node's command ran again (their run ids are inputs), never during preview. Passwords are
+// inputs only, kept out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
 
-export interface AgreementNode {
+export interface Endpoint {
     name: string;
     host: string;
     port: number;
 }
 
 export interface SentinelAgreementArgs {
-    nodes: pulumi.Input<pulumi.Input<AgreementNode>[]>;
-    /** Password Redis asks for; kept out of the resource's outputs. */
-    password: pulumi.Input<string>;
-    /** Give up after this many seconds, naming the node that did not answer. Default 60. */
-    timeoutSeconds?: pulumi.Input<number>;
-}
-
-/** What one node said. */
-export interface NodeReport {
-    name: string;
-    address: string;
-    role: string;
-    version: string;
-    connectedReplicas: number;
+    masterName: pulumi.Input<string>;
+    sentinels: pulumi.Input<pulumi.Input<Endpoint>[]>;
+    /** The Redis of every node; all but the master must be linked replicas. */
+    redis: pulumi.Input<pulumi.Input<Endpoint>[]>;
+    sentinelPassword: pulumi.Input<string>;
+    /** Password of the Redis ACL user `admin`, to read INFO replication from each replica. */
+    adminPassword: pulumi.Input<string>;
+    /** Give up after this many seconds. */
+    timeoutSeconds: pulumi.Input<number>;
+    /** Changes whenever a node was (re)configured, so that the group is checked again then. */
+    revisions: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 interface Inputs {
-    nodes: AgreementNode[];
-    password: string;
-    timeoutSeconds?: number;
+    masterName: string;
+    sentinels: Endpoint[];
+    redis: Endpoint[];
+    sentinelPassword: string;
+    adminPassword: string;
+    timeoutSeconds: number;
+    revisions: string[];
     providerVersion: string;
 }
 
-interface Outputs {
-    nodes: AgreementNode[];
-    timeoutSeconds?: number;
-    providerVersion: string;
-    reports: NodeReport[];
-    masters: string[];
+type Kept = Omit<Inputs, "sentinelPassword" | "adminPassword">;
+
+interface Outputs extends Kept {
+    master: Endpoint;
+    replicas: string[];
+    waitedSeconds: number;
 }
 
-const PROVIDER_VERSION = "1";
+const PROVIDER_VERSION = "2";
 
-/** Asks every node until all answer or the time is up. Self-contained: serialized into the provider. */
-async function survey(inputs: Inputs): Promise<NodeReport[]> {
+/** Waits until the group agrees; returns the master and the replicas. Self-contained: serialized into the provider. */
+async function awaitAgreement(inputs: Inputs): Promise<{ master: Endpoint; replicas: string[]; waitedSeconds: number }> {
     const Redis = require("ioredis") as typeof import("ioredis").default;
-    const timeout = (inputs.timeoutSeconds ?? 60) * 1000;
-    const deadline = Date.now() + timeout;
+    const started = Date.now();
+    const deadline = started + inputs.timeoutSeconds * 1000;
+    const expected = inputs.sentinels.length - 1;
 
-    const ask = async (n: AgreementNode): Promise<NodeReport> => {
-        const client = new Redis({
-            host: n.host,
-            port: n.port,
-            password: inputs.password,
-            lazyConnect: true,
-            connectTimeout: 3000,
-            maxRetriesPerRequest: 0,
-            retryStrategy: () => null,
-            enableOfflineQueue: false,
-        });
-        client.on("error", () => undefined); // reported through the rejected command instead
+    // Progress goes to the engine's log (the provider process gets the engine's address as its
+    // first argument); without an engine, to stderr.
+    let engine: any;
+    const progress = (message: string) => {
         try {
-            await client.connect();
-            const role = (await client.call("ROLE")) as unknown[];
-            const info = await client.info("server");
-            const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown";
-            const replicas = role[0] === "master" && Array.isArray(role[2]) ? role[2].length : 0;
-            return { name: n.name, address: `${n.host}:${n.port}`, role: String(role[0]), version, connectedReplicas: replicas };
-        } finally {
-            client.disconnect();
+            if (engine === undefined) {
+                const grpc = require("@grpc/grpc-js");
+                const rpc = require("@pulumi/pulumi/proto/engine_grpc_pb.js");
+                engine = process.argv[2] ? new rpc.EngineClient(process.argv[2], grpc.credentials.createInsecure()) : null;
+            }
+            if (!engine) throw new Error("no engine");
+            const pb = require("@pulumi/pulumi/proto/engine_pb.js");
+            const req = new pb.LogRequest();
+            req.setSeverity(pb.LogSeverity.INFO);
+            req.setMessage(`sentinel agreement: ${message}`);
+            engine.log(req, () => undefined);
+        } catch {
+            process.stderr.write(`sentinel agreement: ${message}\n`);
         }
     };
 
-    const pending = new Map(inputs.nodes.map((n) => [n.name, n]));
-    const reports = new Map<string, NodeReport>();
-    const lastError = new Map<string, string>();
-    for (;;) {
-        await Promise.all(
-            [...pending.values()].map(async (n) => {
-                try {
-                    reports.set(n.name, await ask(n));
-                    pending.delete(n.name);
-                } catch (e) {
-                    lastError.set(n.name, (e as Error).message);
+    const connect = (e: Endpoint, opts: Record<string, unknown>) => {
+        const client = new Redis({
+            host: e.host,
+            port: e.port,
+            lazyConnect: true,
+            connectTimeout: 2000,
+            commandTimeout: 3000,
+            maxRetriesPerRequest: 0,
+            retryStrategy: () => null,
+            enableOfflineQueue: false,
+            ...opts,
+        });
+        client.on("error", () => undefined); // reported through the failed command instead
+        return client;
+    };
+    const pairs = (flat: unknown[]) => {
+        const m: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) m[String(flat[i])] = String(flat[i + 1]);
+        return m;
+    };
+
+    /** One look at the whole group: the master, or the first thing that is not right yet. */
+    const look = async (): Promise<{ ok: true; master: Endpoint; replicas: string[] } | { ok: false; why: string }> => {
+        const said = new Map<string, string>();
+        for (const s of inputs.sentinels) {
+            const c = connect(s, { password: inputs.sentinelPassword });
+            try {
+                await c.connect();
+                const addr = (await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", inputs.masterName)) as string[] | null;
+                if (!addr) return { ok: false, why: `sentinel ${s.name} (${s.host}:${s.port}) does not monitor ${inputs.masterName}` };
+                said.set(s.name, `${addr[0]}:${addr[1]}`);
+                const ck = String(await c.call("SENTINEL", "CKQUORUM", inputs.masterName).catch((e: Error) => e.message));
+                if (!ck.startsWith("OK")) return { ok: false, why: `sentinel ${s.name} fails CKQUORUM: ${ck}` };
+                const m = pairs((await c.call("SENTINEL", "MASTER", inputs.masterName)) as unknown[]);
+                if (Number(m["num-other-sentinels"]) !== expected) {
+                    return { ok: false, why: `sentinel ${s.name} knows ${m["num-other-sentinels"]} other sentinels, expected ${expected}` };
                 }
-            }),
-        );
-        if (pending.size === 0) break;
-        if (Date.now() > deadline) {
-            const who = [...pending.values()].map((n) => `${n.name} (${n.host}:${n.port}): ${lastError.get(n.name)}`);
-            throw new Error(`Redis did not answer within ${timeout / 1000} s on ${who.join("; ")}`);
+                const replicas = ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(pairs);
+                const healthy = replicas.filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? ""));
+                if (healthy.length !== inputs.redis.length - 1) {
+                    const seen = replicas.map((r) => `${r.ip}:${r.port} [${r.flags}]`).join(", ") || "none";
+                    return { ok: false, why: `sentinel ${s.name} sees ${healthy.length} healthy replicas, expected ${inputs.redis.length - 1} (it knows: ${seen})` };
+                }
+            } catch (e) {
+                return { ok: false, why: `sentinel ${s.name} (${s.host}:${s.port}) does not answer: ${(e as Error).message}` };
+            } finally {
+                c.disconnect();
+            }
         }
-        await new Promise((r) => setTimeout(r, 1000));
+        const answers = [...new Set(said.values())];
+        if (answers.length !== 1) {
+            return { ok: false, why: `sentinels disagree on the master: ${[...said].map(([n, a]) => `${n} says ${a}`).join(", ")}` };
+        }
+        const [host, port] = answers[0].split(":");
+        const master = inputs.redis.find((r) => r.host === host && r.port === Number(port));
+        if (!master) return { ok: false, why: `sentinels name ${answers[0]} as master, which is none of our nodes` };
+        const replicas: string[] = [];
+        for (const r of inputs.redis.filter((x) => x !== master)) {
+            const c = connect(r, { username: "admin", password: inputs.adminPassword });
+            try {
+                await c.connect();
+                const info = await c.info("replication");
+                const field = (k: string) => new RegExp(`^${k}:(.*)$`, "m").exec(info)?.[1]?.trim();
+                if (field("role") !== "slave" || field("master_host") !== master.host || field("master_link_status") !== "up") {
+                    return {
+                        ok: false,
+                        why: `${r.name} is not a linked replica of ${master.name} yet: role ${field("role")}, master ${field("master_host")}, link ${field("master_link_status")}`,
+                    };
+                }
+                replicas.push(r.name);
+            } catch (e) {
+                return { ok: false, why: `${r.name} (${r.host}:${r.port}) does not answer: ${(e as Error).message}` };
+            } finally {
+                c.disconnect();
+            }
+        }
+        return { ok: true, master, replicas };
+    };
+
+    let last = "";
+    let lastLogged = 0;
+    for (;;) {
+        const result = await look();
+        if (result.ok) {
+            const waitedSeconds = Math.round((Date.now() - started) / 100) / 10;
+            progress(`${inputs.sentinels.length} sentinels agree: master ${result.master.name}, replicas ${result.replicas.join(", ")} (after ${waitedSeconds} s)`);
+            return { master: result.master, replicas: result.replicas, waitedSeconds };
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`the sentinels did not agree within ${inputs.timeoutSeconds} s: ${result.why}`);
+        }
+        if (result.why !== last || Date.now() - lastLogged > 10000) {
+            progress(`waiting: ${result.why}`);
+            last = result.why;
+            lastLogged = Date.now();
+        }
+        await new Promise((r) => setTimeout(r, 500));
     }
-    return inputs.nodes.map((n) => reports.get(n.name)!);
 }
 
 const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
     async diff(_id: string, olds: Outputs, news: Inputs) {
-        const changed =
-            JSON.stringify(olds.nodes) !== JSON.stringify(news.nodes) ||
-            olds.timeoutSeconds !== news.timeoutSeconds ||
-            olds.providerVersion !== news.providerVersion;
-        return { changes: changed };
+        const keys = ["masterName", "sentinels", "redis", "timeoutSeconds", "revisions", "providerVersion"] as const;
+        return { changes: keys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
     },
 
     async create(inputs: Inputs) {
-        const reports = await survey(inputs);
-        const { password: _password, ...kept } = inputs;
-        return {
-            id: `agreement-${Date.now().toString(36)}`,
-            outs: { ...kept, reports, masters: reports.filter((r) => r.role === "master").map((r) => r.name) },
-        };
+        const found = await awaitAgreement(inputs);
+        const { sentinelPassword: _s, adminPassword: _a, ...kept } = inputs;
+        return { id: `${inputs.masterName}-agreement`, outs: { ...kept, ...found } };
     },
 
     async update(_id: string, _olds: Outputs, news: Inputs) {
-        const reports = await survey(news);
-        const { password: _password, ...kept } = news;
-        return { outs: { ...kept, reports, masters: reports.filter((r) => r.role === "master").map((r) => r.name) } };
+        const found = await awaitAgreement(news);
+        const { sentinelPassword: _s, adminPassword: _a, ...kept } = news;
+        return { outs: { ...kept, ...found } };
     },
 };
 
-/** Waits until the Redis group answers as expected; outputs what each node reported. */
+/** Waits until every sentinel agrees on the master and every replica is linked. */
 export class SentinelAgreement extends pulumi.dynamic.Resource {
-    declare readonly reports: pulumi.Output<NodeReport[]>;
-    declare readonly masters: pulumi.Output<string[]>;
+    declare readonly master: pulumi.Output<Endpoint>;
+    declare readonly replicas: pulumi.Output<string[]>;
+    declare readonly waitedSeconds: pulumi.Output<number>;
 
     constructor(name: string, args: SentinelAgreementArgs, opts?: pulumi.CustomResourceOptions) {
         super(
             provider,
             name,
             {
-                nodes: args.nodes,
-                password: pulumi.secret(args.password),
-                timeoutSeconds: args.timeoutSeconds,
+                ...args,
+                sentinelPassword: pulumi.secret(args.sentinelPassword),
+                adminPassword: pulumi.secret(args.adminPassword),
                 providerVersion: PROVIDER_VERSION,
-                reports: undefined,
-                masters: undefined,
+                master: undefined,
+                replicas: undefined,
+                waitedSeconds: undefined,
             },
             opts,
         );

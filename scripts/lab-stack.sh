@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or refreshes the config of) a stack that targets the lab hosts: their addresses,
-# the lab's SSH key and a generated Redis password, both set as secrets. Expects scripts/env.sh
+# the lab's SSH key and generated passwords (secrets), lab-sized memory and timings. Expects scripts/env.sh
 # to have been sourced (it also provides the lab's passphrase).
 #   scripts/lab-stack.sh <stack>
 set -euo pipefail
@@ -18,7 +18,13 @@ while read -r name ip; do
     i=$((i + 1))
 done < <(bash lab/lab.sh hosts)
 pulumi config set --stack "$stack" --secret redis-ha:sshPrivateKey <"$(bash lab/lab.sh key)"
-if ! pulumi config get --stack "$stack" redis-ha:adminPassword >/dev/null 2>&1; then
-    head -c 32 /dev/urandom | base64 | tr -d '/+=' | pulumi config set --stack "$stack" --secret redis-ha:adminPassword
-fi
+for key in adminPassword replicationPassword sentinelAuthPassword sentinelPassword appPassword; do
+    if ! pulumi config get --stack "$stack" "redis-ha:$key" >/dev/null 2>&1; then
+        head -c 32 /dev/urandom | base64 | tr -d '/+=' | pulumi config set --stack "$stack" --secret "redis-ha:$key"
+    fi
+done
+# Small memory and fast failure detection suit the lab; production keeps Redis's defaults.
+pulumi config set --stack "$stack" --path redis-ha:redis.maxmemory 64mb
+pulumi config set --stack "$stack" --path redis-ha:sentinel.downAfterMilliseconds 1000
+pulumi config set --stack "$stack" --path redis-ha:sentinel.failoverTimeout 10000
 echo "stack $stack targets: $(bash lab/lab.sh hosts | tr '\n' ' ')"

@@ -31,7 +31,7 @@ build_pulumi() { # build_pulumi <bin dir>
     local out=$1 tmp sdk_dir
     command -v go >/dev/null || fatal "Go is needed to build the Pulumi engine (apt-get install golang or use the machine's Go)"
     tmp=$(mktemp -d "$cache/build.XXXXXX")
-    info "building pulumi $cli_version (cold: ~10 min on 2 cores; warm Go caches: ~1 min)"
+    info "building pulumi $cli_version (cold: ~4 min on 2 cores with downloads; warm Go caches: ~10 s)"
     (cd "$root/toolchain/cli" && go build -trimpath -tags osusergo,grpcnotrace \
         -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version" \
         -o "$tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)

@@ -1,14 +1,14 @@
 // Mistakes an operator makes, against the real engine: bad config stops the preview before any
 // server is touched; an unreachable server fails the update with an error naming it.
 import * as assert from "assert";
-import { freshStack, labConfig, labHosts } from "./lab";
+import { freshStack, labConfig, labHosts, newPasswords } from "./lab";
 
 describe("lab: clear errors", function () {
     const hosts = labHosts();
 
     it("rejects bad config at preview, naming the key and the fix", async () => {
         const stack = await freshStack("lab-bad-config", {
-            ...labConfig(hosts, "too-short"),
+            ...labConfig(hosts, { ...newPasswords(), adminPassword: "too-short" }),
             "redis-ha:nodes": { value: JSON.stringify([{ name: "a", host: "10.0.0.300" }, { name: "a", host: hosts[0].ip }]) },
         });
         try {
@@ -26,8 +26,9 @@ describe("lab: clear errors", function () {
     it("names the server it cannot reach", async () => {
         const ghost = hosts[0].ip.replace(/\.\d+$/, ".250"); // on the lab bridge, no host there
         const stack = await freshStack("lab-unreachable", {
-            ...labConfig([{ name: "ghost", ip: ghost }], "a-long-enough-password"),
+            ...labConfig([{ name: "ghost", ip: ghost }], newPasswords()),
             "redis-ha:sshTimeoutSeconds": { value: "3" },
+            "redis-ha:allowFewerThanThreeSentinels": { value: "true" },
         });
         try {
             await assert.rejects(stack.up(), (e: Error) => {

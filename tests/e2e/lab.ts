@@ -1,9 +1,11 @@
 // Helpers for end-to-end tests against the lab (lab/lab.sh): hosts, SSH, and stacks driven
 // through the Automation API with the project's real CLI and a local file backend.
 import { execFileSync } from "child_process";
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { PASSWORD_KEYS, PasswordKey } from "../../components/config";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 const LAB = path.join(ROOT, "lab", "lab.sh");
@@ -28,6 +30,11 @@ export function onHost(host: string, command: string): string {
     return execFileSync("bash", [LAB, "ssh", host, command], { encoding: "utf8" });
 }
 
+/** Runs a lab verb (poweroff, start, cut, restore …). */
+export function lab(...args: string[]): string {
+    return execFileSync("bash", [LAB, ...args], { encoding: "utf8" });
+}
+
 export function labKey(): string {
     return fs.readFileSync(execFileSync("bash", [LAB, "key"], { encoding: "utf8" }).trim(), "utf8");
 }
@@ -45,12 +52,22 @@ export async function freshStack(name: string, config: Record<string, { value: s
     return stack;
 }
 
-/** Config for a stack on the given lab hosts with the lab's key. */
-export function labConfig(hosts: LabHost[], password: string, extra: Record<string, string> = {}) {
+/** Fresh random passwords for every secret key of the stack config. */
+export function newPasswords(): Record<PasswordKey, string> {
+    return Object.fromEntries(PASSWORD_KEYS.map((k) => [k, randomBytes(24).toString("base64url")])) as Record<PasswordKey, string>;
+}
+
+/**
+ * Config for a stack on the given lab hosts with the lab's key: lab-sized memory and fast
+ * failure detection (down-after 1 s), as scripts/lab-stack.sh sets for the lab stack.
+ */
+export function labConfig(hosts: LabHost[], passwords: Record<PasswordKey, string>, extra: Record<string, string> = {}) {
     return {
         "redis-ha:nodes": { value: JSON.stringify(hosts.map((h) => ({ name: h.name, host: h.ip }))) },
         "redis-ha:sshPrivateKey": { value: labKey(), secret: true },
-        "redis-ha:adminPassword": { value: password, secret: true },
+        "redis-ha:redis": { value: JSON.stringify({ maxmemory: "64mb" }) },
+        "redis-ha:sentinel": { value: JSON.stringify({ downAfterMilliseconds: 1000, failoverTimeout: 10000, agreementTimeoutSeconds: 120 }) },
+        ...Object.fromEntries(Object.entries(passwords).map(([k, v]) => [`redis-ha:${k}`, { value: v, secret: true }])),
         ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, { value: v }])),
     };
 }

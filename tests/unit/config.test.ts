@@ -5,13 +5,20 @@ import { ConfigError, parseAllConfig, parseStackConfig } from "../../components/
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const good = () => ({
+    initialMaster: undefined as string | undefined,
     nodes: [
         { name: "redis-1", host: "10.211.11.7" },
         { name: "redis-2", host: "10.211.11.8" },
         { name: "redis-3", host: "redis-3.example.net", privateIp: "10.211.11.9", sshUser: "deploy", sshPort: 2222 },
     ],
     sshPrivateKey: KEY,
-    adminPassword: "0123456789abcdef",
+    redis: { maxmemory: "256mb" } as Record<string, unknown>,
+    sentinel: {} as Record<string, unknown>,
+    adminPassword: "admin-0123456789abcdef",
+    replicationPassword: "replication-0123456789",
+    sentinelAuthPassword: "sentinel-auth-0123456789",
+    sentinelPassword: "sentinel-0123456789abcdef",
+    appPassword: "app-0123456789abcdef",
 });
 
 function problemsOf(raw: Record<string, unknown>): string[] {
@@ -28,6 +35,17 @@ describe("stack config", () => {
     it("accepts a valid config and fills in secure defaults", () => {
         const cfg = parseStackConfig(good());
         assert.strictEqual(cfg.redis.port, 6379);
+        assert.strictEqual(cfg.redis.appendonly, true);
+        assert.strictEqual(cfg.redis.minReplicasToWrite, 1);
+        assert.strictEqual(cfg.redis.minReplicasMaxLag, 10);
+        assert.strictEqual(cfg.redis.maxmemoryPolicy, "noeviction");
+        assert.strictEqual(cfg.redis.purgeDataOnDestroy, false);
+        assert.deepStrictEqual(
+            [cfg.sentinel.port, cfg.sentinel.masterName, cfg.sentinel.quorum, cfg.sentinel.downAfterMilliseconds, cfg.sentinel.failoverTimeout, cfg.sentinel.parallelSyncs],
+            [26379, "mymaster", 2, 30000, 180000, 1],
+        );
+        assert.deepStrictEqual(cfg.kernel, { transparentHugePages: "never", overcommitMemory: 1, somaxconn: 1024 });
+        assert.strictEqual(cfg.initialMaster, "redis-1");
         assert.strictEqual(cfg.sshTimeoutSeconds, 60);
         assert.deepStrictEqual(
             cfg.nodes.map((n) => [n.name, n.sshUser, n.sshPort, n.privateIp]),
@@ -37,6 +55,13 @@ describe("stack config", () => {
                 ["redis-3", "deploy", 2222, "10.211.11.9"],
             ],
         );
+        assert.ok(cfg.nodes.every((n) => n.replicaPriority === 100));
+    });
+
+    it("takes the majority of five as the default quorum", () => {
+        const raw = good();
+        raw.nodes.push({ name: "redis-4", host: "10.211.11.10" }, { name: "redis-5", host: "10.211.11.11" });
+        assert.strictEqual(parseStackConfig(raw).sentinel.quorum, 3);
     });
 
     // Each case breaks one thing in a valid config (in place) and names the message it must get.
@@ -50,9 +75,22 @@ describe("stack config", () => {
         ["DNS host without privateIp", (c) => delete (c.nodes[2] as { privateIp?: string }).privateIp, /^redis-ha:nodes\[2\]\.privateIp is required when host is a DNS name/],
         ["unknown node key", (c) => ((c.nodes[0] as Record<string, unknown>).ip = "1.2.3.4"), /^redis-ha:nodes\[0\] Unrecognized key: "ip"/],
         ["short password", (c) => (c.adminPassword = "short"), /^redis-ha:adminPassword is too short: use at least 16 characters/],
-        ["missing password", (c) => delete (c as { adminPassword?: string }).adminPassword, /^redis-ha:adminPassword is required: pulumi config set --secret/],
+        ["missing password", (c) => delete (c as { appPassword?: string }).appPassword, /^redis-ha:appPassword is required: pulumi config set --secret redis-ha:appPassword/],
+        ["a quote in a password", (c) => (c.sentinelPassword = 'abc"def0123456789'), /^redis-ha:sentinelPassword must not contain spaces, quotes/],
+        ["a password used twice", (c) => (c.appPassword = c.adminPassword), /^redis-ha:appPassword is the same as redis-ha:adminPassword/],
         ["not a key", (c) => (c.sshPrivateKey = "/home/me/.ssh/id_ed25519"), /^redis-ha:sshPrivateKey is not a private key: pass the file's contents/],
-        ["bad redis port", (c) => ((c as Record<string, unknown>).redis = { port: 0 }), /^redis-ha:redis\.port must be between 1 and 65535/],
+        ["bad redis port", (c) => (c.redis.port = 0), /^redis-ha:redis\.port must be between 1 and 65535/],
+        ["no maxmemory", (c) => delete c.redis.maxmemory, /^redis-ha:redis\.maxmemory is required: set it below the server's RAM/],
+        ["bad maxmemory", (c) => (c.redis.maxmemory = "2 GB"), /^redis-ha:redis\.maxmemory must be a size such as 512mb/],
+        ["no persistence", (c) => Object.assign(c.redis, { appendonly: false, save: "" }), /^redis-ha:redis\.save .*master without persistence/],
+        ["too many required replicas", (c) => (c.redis.minReplicasToWrite = 3), /^redis-ha:redis\.minReplicasToWrite is 3 but there are only 2 replicas/],
+        ["redis.io packages", (c) => (c.redis.packageSource = "redis.io"), /^redis-ha:redis\.packageSource must be "distro"/],
+        ["two sentinels", (c) => c.nodes.pop(), /^redis-ha:nodes has 2 server\(s\), but Sentinel needs at least 3 .*redis-ha:allowFewerThanThreeSentinels true/],
+        ["an impossible quorum", (c) => (c.sentinel.quorum = 4), /^redis-ha:sentinel\.quorum is 4 but there are only 3 sentinels/],
+        ["a bad master name", (c) => (c.sentinel.masterName = "my master"), /^redis-ha:sentinel\.masterName must be 1-64 letters/],
+        ["an unknown initial master", (c) => Object.assign(c, { initialMaster: "redis-9" }), /^redis-ha:initialMaster names no node \(nodes: redis-1, redis-2, redis-3\)/],
+        ["no promotable replica", (c) => c.nodes.forEach((n, i) => i > 0 && Object.assign(n, { replicaPriority: 0 })), /^redis-ha:nodes gives every replica replicaPriority 0/],
+        ["bad THP mode", (c) => Object.assign(c, { kernel: { transparentHugePages: "always" } }), /^redis-ha:kernel\.transparentHugePages/],
     ];
     for (const [what, mutate, expected] of cases) {
         it(`rejects ${what}`, () => {
@@ -63,11 +101,24 @@ describe("stack config", () => {
         });
     }
 
+    it("allows fewer than three sentinels only when told to", () => {
+        const raw = { ...good(), allowFewerThanThreeSentinels: true };
+        raw.nodes.length = 1;
+        const cfg = parseStackConfig(raw);
+        assert.strictEqual(cfg.sentinel.quorum, 1);
+    });
+
     it("reads the engine's raw config map and reports every problem at once", () => {
+        const g = good();
         const all = {
-            "redis-ha:nodes": JSON.stringify([{ name: "a", host: "10.0.0.1" }]),
+            "redis-ha:nodes": JSON.stringify(g.nodes),
             "redis-ha:sshPrivateKey": KEY,
+            "redis-ha:redis": JSON.stringify(g.redis),
             "redis-ha:adminPassword": "short",
+            "redis-ha:replicationPassword": g.replicationPassword,
+            "redis-ha:sentinelAuthPassword": g.sentinelAuthPassword,
+            "redis-ha:sentinelPassword": g.sentinelPassword,
+            "redis-ha:appPassword": g.appPassword,
             "redis-ha:bogus": "1",
             "other:key": "ignored",
         };
@@ -78,7 +129,7 @@ describe("stack config", () => {
             return true;
         });
         const { "redis-ha:bogus": _bogus, ...known } = all;
-        const ok = parseAllConfig({ ...known, "redis-ha:adminPassword": "0123456789abcdef", "redis-ha:sshTimeoutSeconds": "5" });
+        const ok = parseAllConfig({ ...known, "redis-ha:adminPassword": g.adminPassword, "redis-ha:sshTimeoutSeconds": "5" });
         assert.strictEqual(ok.sshTimeoutSeconds, 5);
     });
 });

@@ -1,9 +1,8 @@
 // The program's resources under Pulumi mocks: what is created per server, what each command
 // runs, and where secrets go. Fast structure checks; tests/e2e proves the same for real.
 import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { script, readAsset } from "../../components/assets";
 
 interface Recorded {
     type: string;
@@ -12,17 +11,24 @@ interface Recorded {
 }
 const recorded: Recorded[] = [];
 
+const MOCK_STDOUT: [RegExp, object][] = [
+    [/-facts$/, { hostname: "h", kernel: "6.1", os: "Debian GNU/Linux 12", cpus: 2, memoryMiB: 2048 }],
+    [/-packages$/, { installedNow: 3, versions: { "redis-server": "7.0.15" } }],
+    [/-kernel$/, { overcommitMemory: "1", somaxconn: "1024", swappiness: "60", transparentHugePages: "never", thpDefrag: "never", warnings: [] }],
+    [/-redis$/, { initialized: true, restarted: true, settingsApplied: 0, role: "master", version: "7.0.15" }],
+    [/-sentinel$/, { initialized: true, restarted: true, master: "127.0.10.7:6379" }],
+];
+
 pulumi.runtime.setMocks(
     {
         newResource(args) {
             recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.name.endsWith("-facts")) {
-                state.stdout = JSON.stringify({ hostname: args.name, kernel: "6.1", os: "Debian GNU/Linux 12", cpus: 2, memoryMiB: 2048 });
-            } else if (args.name.endsWith("-redis")) {
-                state.stdout = JSON.stringify({ installed: true, restarted: true, version: "7.0.15" });
-            } else if (args.name === "agreement") {
-                state.reports = [];
+            const state: Record<string, unknown> = { ...args.inputs, runId: `${args.name}-run` };
+            const stdout = MOCK_STDOUT.find(([re]) => re.test(args.name));
+            if (stdout) state.stdout = JSON.stringify(stdout[1]);
+            if (args.name === "sentinel-agreement") {
+                state.master = { name: "redis-1", host: "127.0.10.7", port: 6379 };
+                state.replicas = ["redis-2", "redis-3"];
             }
             return { id: `${args.name}-id`, state };
         },
@@ -35,35 +41,45 @@ pulumi.runtime.setMocks(
     false,
 );
 
-const PASSWORD = "unit-test-password-0123456789";
+const PASSWORDS = {
+    adminPassword: "unit-admin-0123456789",
+    replicationPassword: "unit-replication-0123456789",
+    sentinelAuthPassword: "unit-sentinel-auth-0123456789",
+    sentinelPassword: "unit-sentinel-0123456789",
+    appPassword: "unit-app-0123456789",
+};
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 pulumi.runtime.setAllConfig(
     {
+        // The program asks the sentinels on the private addresses who is master. Loopback
+        // addresses where nothing listens: the question is refused at once and never leaves
+        // this machine. (SSH addresses are never dialled under mocks.)
         "redis-ha:nodes": JSON.stringify([
-            { name: "redis-1", host: "192.0.2.7" },
-            { name: "redis-2", host: "192.0.2.8", privateIp: "10.0.0.8" },
-            { name: "redis-3", host: "192.0.2.9" },
+            { name: "redis-1", host: "192.0.2.7", privateIp: "127.0.10.7" },
+            { name: "redis-2", host: "192.0.2.8", privateIp: "127.0.10.8", replicaPriority: 10 },
+            { name: "redis-3", host: "192.0.2.9", privateIp: "127.0.10.9" },
         ]),
         "redis-ha:sshPrivateKey": KEY,
-        "redis-ha:adminPassword": PASSWORD,
+        "redis-ha:redis": JSON.stringify({ maxmemory: "1gb" }),
+        "redis-ha:sentinel": JSON.stringify({ downAfterMilliseconds: 5000 }),
+        ...Object.fromEntries(Object.entries(PASSWORDS).map(([k, v]) => [`redis-ha:${k}`, v])),
     },
-    ["redis-ha:sshPrivateKey", "redis-ha:adminPassword"],
+    ["redis-ha:sshPrivateKey", ...Object.keys(PASSWORDS).map((k) => `redis-ha:${k}`)],
 );
 
 // Mocks hand over secret inputs wrapped with Pulumi's secret signature.
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const isSecret = (v: any) => v !== null && typeof v === "object" && SECRET_SIG in v;
 const plain = (v: any): any => (isSecret(v) ? plain(v.value) : v);
-
-const asset = (name: string) => fs.readFileSync(path.join(__dirname, "..", "..", "assets", name), "utf8");
 const outputOf = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
+const NODES = ["redis-1", "redis-2", "redis-3"];
 
 describe("program (mocks)", function () {
     let program: typeof import("../../index");
 
     before(async () => {
         program = await import("../../index");
-        await outputOf(program.redisNodes); // every resource has been registered by then
+        await outputOf(program.currentMaster); // every resource has been registered by then
     });
 
     const named = (n: string) => {
@@ -72,48 +88,125 @@ describe("program (mocks)", function () {
         return r;
     };
 
-    it("creates a Server with a facts and a redis command per node, and one agreement", () => {
+    it("creates per node a ServerPrep, a RedisNode and a SentinelNode, and one agreement", () => {
         const names = recorded.map((r) => `${r.type}::${r.name}`).sort();
-        assert.deepStrictEqual(names, [
-            "pulumi-nodejs:dynamic:Resource::agreement",
-            ...["redis-1", "redis-2", "redis-3"].flatMap((n) => [`pulumi-nodejs:dynamic:Resource::${n}-facts`, `pulumi-nodejs:dynamic:Resource::${n}-redis`]),
-            ...["redis-1", "redis-2", "redis-3"].map((n) => `redis-ha:index:Server::${n}`),
-        ].sort());
+        const dynamic = (n: string) => `pulumi-nodejs:dynamic:Resource::${n}`;
+        assert.deepStrictEqual(
+            names,
+            [
+                dynamic("sentinel-agreement"),
+                ...NODES.flatMap((n) => [
+                    dynamic(`${n}-facts`),
+                    dynamic(`${n}-packages`),
+                    dynamic(`${n}-kernel`),
+                    dynamic(`${n}-redis`),
+                    dynamic(`${n}-sentinel`),
+                    `redis-ha:index:ServerPrep::${n}`,
+                    `redis-ha:index:RedisNode::${n}`,
+                    `redis-ha:index:SentinelNode::${n}`,
+                ]),
+            ].sort(),
+        );
     });
 
-    it("runs the scripts from assets/ and binds Redis to each node's private address", () => {
-        const redis2 = named("redis-2-redis").inputs;
-        assert.strictEqual(named("redis-1-facts").inputs.create, asset("host-facts.sh"));
-        assert.strictEqual(redis2.create, asset("redis-server.sh"));
-        assert.strictEqual(redis2.delete, asset("redis-server-remove.sh"));
-        assert.deepStrictEqual(redis2.environment, { REDIS_BIND_IP: "10.0.0.8", REDIS_PORT: "6379" });
-        assert.deepStrictEqual(plain(redis2.connection).host, "192.0.2.8");
-        assert.deepStrictEqual(named("agreement").inputs.nodes.map((n: { host: string }) => n.host), ["192.0.2.7", "10.0.0.8", "192.0.2.9"]);
-    });
-
-    it("passes the password on stdin only, as a secret, never in a script or the environment", () => {
-        for (const r of recorded.filter((x) => x.name.endsWith("-redis"))) {
-            assert.ok(isSecret(r.inputs.stdin) && isSecret(r.inputs.connection), `${r.name}: stdin or connection is not secret`);
-            assert.strictEqual(plain(r.inputs.stdin), `${PASSWORD}\n`);
-            assert.ok(!r.inputs.create.includes(PASSWORD) && !JSON.stringify(r.inputs.environment).includes(PASSWORD));
+    it("runs the scripts from assets/, each with its removal", () => {
+        assert.strictEqual(named("redis-1-facts").inputs.create, readAsset("host-facts.sh"));
+        for (const [suffix, create, remove] of [
+            ["packages", "packages.sh", "packages-remove.sh"],
+            ["kernel", "kernel-tuning.sh", "kernel-tuning-remove.sh"],
+            ["redis", "redis-node.sh", "redis-node-remove.sh"],
+            ["sentinel", "sentinel-node.sh", "sentinel-node-remove.sh"],
+        ]) {
+            const r = named(`redis-2-${suffix}`).inputs;
+            assert.strictEqual(r.create, script(create));
+            assert.strictEqual(r.delete, script(remove));
         }
-        for (const r of recorded.filter((x) => x.name.endsWith("-facts"))) {
-            assert.strictEqual(r.inputs.stdin, undefined);
-        }
     });
 
-    it("serializes the dynamic providers without dragging in module state", () => {
+    it("configures Redis by node: own address, priority, no replicaof, shared cluster view", () => {
+        const env = named("redis-2-redis").inputs.environment;
+        assert.deepStrictEqual(env.REDIS_SETTINGS.split("\n"), [
+            "bind 127.0.10.8 127.0.0.1 -::1",
+            "port 6379",
+            "protected-mode yes",
+            "maxmemory 1gb",
+            "maxmemory-policy noeviction",
+            "appendonly yes",
+            "save 3600 1 300 100 60 10000",
+            "min-replicas-to-write 1",
+            "min-replicas-max-lag 10",
+            "replica-announce-ip 127.0.10.8",
+            "replica-priority 10",
+        ]);
+        assert.strictEqual(env.SELF_IP, "127.0.10.8");
+        assert.strictEqual(env.INITIAL_MASTER_IP, "127.0.10.7");
+        assert.strictEqual(env.SENTINEL_PEERS, "127.0.10.7:26379 127.0.10.8:26379 127.0.10.9:26379");
+        assert.match(env.ACL_RULES, /^sentinel allchannels \+multi \+slaveof \+ping \+exec \+subscribe \+config\|rewrite \+role \+publish \+info \+client\|setname \+client\|kill \+script\|kill$/m);
+        assert.match(env.ACL_RULES, /^replication \+psync \+replconf \+ping$/m);
+        assert.match(env.ACL_RULES, /^app ~\* &\* \+@all -@admin -@dangerous \+info \+role$/m);
+        assert.strictEqual(env.PURGE_DATA, "no");
+    });
+
+    it("configures Sentinel with the quorum, timings and a fixed group name", () => {
+        const s = named("redis-3-sentinel").inputs;
+        assert.strictEqual(s.environment.QUORUM, "2");
+        assert.strictEqual(s.environment.DOWN_AFTER_MS, "5000");
+        assert.strictEqual(s.environment.FAILOVER_TIMEOUT_MS, "180000");
+        assert.strictEqual(s.environment.MASTER_NAME, "mymaster");
+        assert.deepStrictEqual(s.triggers, ["mymaster"]);
+    });
+
+    it("passes passwords on stdin only, as secrets, never in a script or the environment", () => {
+        const expected: Record<string, string> = {
+            redis: `admin ${PASSWORDS.adminPassword}\nreplication ${PASSWORDS.replicationPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\napp ${PASSWORDS.appPassword}\nsentinel-client ${PASSWORDS.sentinelPassword}\n`,
+            sentinel: `sentinel ${PASSWORDS.sentinelAuthPassword}\nsentinel-client ${PASSWORDS.sentinelPassword}\n`,
+        };
+        for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource" && x.name !== "sentinel-agreement")) {
+            assert.ok(isSecret(r.inputs.connection), `${r.name}: the connection (with the SSH key) is not secret`);
+            const kind = r.name.split("-").pop()!;
+            if (expected[kind]) {
+                assert.ok(isSecret(r.inputs.stdin), `${r.name}: stdin is not secret`);
+                assert.strictEqual(plain(r.inputs.stdin), expected[kind]);
+            } else {
+                assert.strictEqual(r.inputs.stdin, undefined, `${r.name} gets secrets it does not need`);
+            }
+            const visible = JSON.stringify([r.inputs.create, r.inputs.update, r.inputs.delete, r.inputs.environment, r.inputs.triggers]);
+            for (const p of Object.values(PASSWORDS)) assert.ok(!visible.includes(p), `${r.name}: a password is outside stdin`);
+        }
+        const agreement = named("sentinel-agreement").inputs;
+        assert.ok(isSecret(agreement.sentinelPassword) && isSecret(agreement.adminPassword));
+    });
+
+    it("re-checks the agreement whenever a node command runs again", () => {
+        const a = named("sentinel-agreement").inputs;
+        assert.deepStrictEqual(a.revisions, [...NODES.map((n) => `${n}-redis-run`), ...NODES.map((n) => `${n}-sentinel-run`)]);
+        assert.deepStrictEqual(a.sentinels.map((s: { host: string }) => s.host), ["127.0.10.7", "127.0.10.8", "127.0.10.9"]);
+    });
+
+    it("serializes the dynamic providers without secrets or module state", () => {
         for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource")) {
             const code: string = r.inputs.__provider;
-            assert.ok(code.length > 0 && code.length < 100_000, `${r.name}: provider code is ${code.length} bytes`);
-            assert.ok(!code.includes(PASSWORD) && !code.includes("PRIVATE KEY"), `${r.name}: a secret was captured in the provider code`);
+            assert.ok(code.length > 0 && code.length < 200_000, `${r.name}: provider code is ${code.length} bytes`);
+            for (const p of [...Object.values(PASSWORDS), "PRIVATE KEY"]) assert.ok(!code.includes(p), `${r.name}: a secret was captured in the provider code`);
             assert.ok(!/require\("zod"\)/.test(code), `${r.name}: the provider captured zod`);
         }
     });
 
-    it("exports each host's facts", async () => {
-        const hosts = await outputOf(pulumi.output(program.hosts));
-        assert.deepStrictEqual(Object.keys(hosts), ["redis-1", "redis-2", "redis-3"]);
-        assert.strictEqual(hosts["redis-1"].os, "Debian GNU/Linux 12");
+    it("exports what clients need: sentinels, master name, the master, and an ioredis object", async () => {
+        assert.strictEqual(program.masterName, "mymaster");
+        assert.deepStrictEqual(program.sentinels, NODES.map((_, i) => ({ host: `127.0.10.${7 + i}`, port: 26379 })));
+        assert.deepStrictEqual(await outputOf(program.currentMaster), { name: "redis-1", host: "127.0.10.7", port: 6379 });
+        assert.deepStrictEqual((await outputOf(program.replicas)).map((r) => r.name), ["redis-2", "redis-3"]);
+        const client = await outputOf(program.ioredis);
+        assert.deepStrictEqual(client, {
+            sentinels: program.sentinels,
+            name: "mymaster",
+            sentinelPassword: PASSWORDS.sentinelPassword,
+            username: "app",
+            password: PASSWORDS.appPassword,
+        });
+        assert.ok(await pulumi.isSecret(program.ioredis), "the ioredis object must be a secret output");
+        const nodes = await outputOf(pulumi.output(program.nodes));
+        assert.strictEqual(nodes["redis-1"].kernel.transparentHugePages, "never");
     });
 });

@@ -1,0 +1,52 @@
+# Helpers shared by the scripts in assets/. RemoteCommand sends this file in front of the
+# script that uses it (components/assets.ts), so each run is one self-contained script.
+# shellcheck shell=bash
+
+log_tag=${log_tag:-redis-ha}
+info() { printf '[%s] %s\n' "$log_tag" "$*" >&2; }
+warn() { printf '[%s] warning: %s\n' "$log_tag" "$*" >&2; }
+fatal() { printf '[%s] error: %s\n' "$log_tag" "$*" >&2; exit 1; }
+
+require_root() { [ "$(id -u)" -eq 0 ] || fatal "must run as root (or through sudo)"; }
+
+# Reads "name secret" lines from stdin into the associative array `secrets`.
+declare -A secrets=()
+read_secrets() {
+    local name value
+    while IFS=' ' read -r name value; do
+        [ -n "$name" ] && secrets[$name]=$value
+    done
+}
+secret() { [ -n "${secrets[$1]:-}" ] || fatal "no '$1' secret on stdin"; printf '%s' "${secrets[$1]}"; }
+
+# Writes stdin to <file> (owner redis, mode 0640) only when the content differs. Prints
+# "changed" when it wrote. The temporary file is created 0600, so secrets never sit in a
+# world-readable file, not even for a moment.
+install_if_changed() {
+    local file=$1 tmp
+    tmp=$(mktemp "$(dirname "$file")/.redis-ha.XXXXXX")
+    cat >"$tmp"
+    if cmp -s "$tmp" "$file"; then
+        rm -f "$tmp"
+        return 0
+    fi
+    chown redis:redis "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" "$file"
+    echo changed
+}
+
+# The master the running sentinels agree on, as "ip port", or nothing when none answers.
+# Only addresses of our own nodes count: a stray answer (Debian's default sentinel monitors
+# 127.0.0.1) is ignored. Usage: discover_master <name> <sentinel password> "<ip:port …>" "<node ips>"
+discover_master() {
+    local name=$1 pass=$2 peers=$3 ips=$4 peer answer ip port votes=() best
+    for peer in $peers; do
+        answer=$(REDISCLI_AUTH=$pass timeout 3 redis-cli --no-auth-warning -h "${peer%:*}" -p "${peer##*:}" \
+            SENTINEL get-master-addr-by-name "$name" 2>/dev/null | tr '\n' ' ') || continue
+        read -r ip port <<<"$answer"
+        [[ " $ips " == *" $ip "* && $port =~ ^[0-9]+$ ]] && votes+=("$ip $port")
+    done
+    [ ${#votes[@]} -gt 0 ] || return 0
+    best=$(printf '%s\n' "${votes[@]}" | sort | uniq -c | sort -rn | head -1 | sed 's/^ *[0-9]* //')
+    info "sentinels name $best as master (${#votes[@]} answered)"
+    echo "$best"
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the packages Redis and Sentinel need, only those that are missing (no `apt-get
+# update` when nothing is). Remembers what it installed, so that removal takes away only that.
+# Environment: PACKAGES (space-separated). Prints one JSON line.
+set -euo pipefail
+# shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
+log_tag=packages
+state=/var/lib/redis-ha
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+
+main() {
+    local missing=() p json=""
+    require_root
+    command -v apt-get >/dev/null || fatal "needs a Debian-based server (apt-get)"
+    for p in ${PACKAGES:?}; do installed "$p" || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        info "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        install -d -m 0755 "$state"
+        printf '%s\n' "${missing[@]}" >>"$state/installed-packages"
+    else
+        info "all packages present: nothing to install"
+    fi
+    for p in ${PACKAGES}; do json+="${json:+,}\"$p\":\"$(version "$p")\""; done
+    printf '{"installedNow":%d,"versions":{%s}}\n' "${#missing[@]}" "$json"
+}
+
+main "$@"

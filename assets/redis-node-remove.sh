@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Takes redis-ha's configuration off a node: stops redis-server, puts Debian's original
+# redis.conf back, removes the ACL file. Data in /var/lib/redis stays unless PURGE_DATA=yes.
+# Runs after lib/common.sh (prepended).
+set -euo pipefail
+# shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
+log_tag=redis-node
+state=/var/lib/redis-ha
+
+main() {
+    require_root
+    if systemctl list-unit-files -q redis-server.service >/dev/null 2>&1; then
+        systemctl stop redis-server || true
+        systemctl disable -q redis-server || true
+    fi
+    if [ -f "$state/redis.conf.orig" ]; then
+        cp -p "$state/redis.conf.orig" /etc/redis/redis.conf
+        rm -f "$state/redis.conf.orig"
+    fi
+    rm -f /etc/redis/users.acl "$state/redis.initialized"
+    if [ "${PURGE_DATA:-no}" = yes ]; then
+        info "purging Redis data in /var/lib/redis"
+        find /var/lib/redis -mindepth 1 -delete 2>/dev/null || true
+    else
+        info "Redis data in /var/lib/redis is kept"
+    fi
+}
+
+main "$@"

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Configures redis-server on one node. Runs after lib/common.sh (prepended).
+#
+# First run: writes /etc/redis/redis.conf from scratch (Debian's original is kept aside) with
+# `replicaof` decided now: the master the running sentinels name, or else the initial master.
+# From then on Redis owns that file (it rewrites it on failover), and this script never
+# rewrites it again: later runs apply the managed settings at runtime (CONFIG SET, then
+# CONFIG REWRITE) and reload the ACL file (ACL LOAD), without a restart.
+#
+# stdin: "name password" lines for admin, replication, sentinel, app, sentinel-client.
+# Environment: REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
+#   REDIS_SETTINGS ("key value" lines, applied at runtime), ACL_RULES ("user rules" lines).
+# Prints one JSON line: what it did and the node's role.
+set -euo pipefail
+# shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
+log_tag=redis-node
+conf=/etc/redis/redis.conf
+acl=/etc/redis/users.acl
+state=/var/lib/redis-ha
+restarted=false
+initialized=false
+applied=0
+
+rcli() { REDISCLI_AUTH=$(secret admin) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+wait_ping() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(rcli PING 2>/dev/null)" = PONG ] && return 0
+        sleep 0.1
+    done
+    fatal "redis-server does not answer on port $REDIS_PORT: journalctl -u redis-server; tail /var/log/redis/redis-server.log"
+}
+
+# The ACL file: the default user off, our users with SHA-256 password hashes (no clear text).
+render_acl() {
+    local name rules hash
+    echo "user default off resetkeys resetchannels -@all"
+    while read -r name rules; do
+        [ -n "$name" ] || continue
+        hash=$(printf '%s' "$(secret "$name")" | sha256sum | cut -d' ' -f1)
+        echo "user $name on #$hash $rules"
+    done <<<"$ACL_RULES"
+}
+
+render_conf() { # render_conf <replicaof "ip port" or empty>
+    echo "# Written once by redis-ha at creation. Redis owns this file now (CONFIG REWRITE,"
+    echo "# failovers); redis-ha changes settings at runtime and never rewrites it."
+    echo "daemonize no"
+    echo "supervised systemd"
+    echo "pidfile /run/redis/redis-server.pid"
+    echo "logfile /var/log/redis/redis-server.log"
+    echo "dir /var/lib/redis"
+    echo "aclfile $acl"
+    echo "appendfsync everysec"
+    printf '%s\n' "$REDIS_SETTINGS"
+    echo "masteruser replication"
+    printf 'masterauth "%s"\n' "$(secret replication)"
+    [ -z "$1" ] || echo "replicaof $1"
+}
+
+initialize() {
+    local master
+    install -d -m 0755 "$state"
+    [ -f "$state/redis.conf.orig" ] || cp -p "$conf" "$state/redis.conf.orig"
+    master=$(discover_master "$MASTER_NAME" "$(secret sentinel-client)" "$SENTINEL_PEERS" "$NODE_IPS")
+    if [ -z "$master" ] && [ "$INITIAL_MASTER_IP" != "$SELF_IP" ]; then
+        master="$INITIAL_MASTER_IP $REDIS_PORT"
+        info "no sentinel answers yet: replicating from the initial master $master"
+    fi
+    [ "${master%% *}" != "$SELF_IP" ] || master=""
+    render_conf "$master" | install_if_changed "$conf" >/dev/null
+    systemctl enable -q redis-server
+    systemctl restart redis-server
+    restarted=true
+    wait_ping
+    touch "$state/redis.initialized"
+    initialized=true
+}
+
+apply_runtime() {
+    local key value out
+    if ! systemctl is-active -q redis-server; then
+        info "redis-server was stopped: starting it"
+        systemctl start redis-server
+    fi
+    wait_ping
+    [ "$1" != changed ] || [ "$(rcli ACL LOAD)" = OK ] || fatal "ACL LOAD failed: $(rcli ACL LOAD 2>&1)"
+    while read -r key value; do
+        [ -n "$key" ] || continue
+        [ "$value" != '""' ] || value="" # an empty value, as redis.conf spells it
+        out=$(rcli CONFIG SET "$key" "$value")
+        [ "$out" = OK ] || fatal "CONFIG SET $key $value: $out"
+        applied=$((applied + 1))
+    done <<<"$REDIS_SETTINGS"
+    # -x: the password reaches redis-cli on stdin, never on its command line.
+    out=$(secret replication | rcli -x CONFIG SET masterauth)
+    [ "$out" = OK ] || fatal "CONFIG SET masterauth: $out"
+    out=$(rcli CONFIG REWRITE)
+    [ "$out" = OK ] || fatal "CONFIG REWRITE: $out"
+    info "applied $applied settings at runtime, no restart"
+}
+
+main() {
+    local acl_state role
+    require_root
+    command -v redis-server >/dev/null || fatal "redis-server is not installed"
+    read_secrets
+    acl_state=$(render_acl | install_if_changed "$acl")
+    if [ -f "$state/redis.initialized" ]; then
+        apply_runtime "$acl_state"
+    else
+        initialize
+    fi
+    role=$(rcli ROLE | head -1)
+    printf '{"initialized":%s,"restarted":%s,"settingsApplied":%d,"role":"%s","version":"%s"}\n' \
+        "$initialized" "$restarted" "$applied" "$role" "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+}
+
+main "$@"

@@ -1,0 +1,79 @@
+// The whole deployment for a validated config: per node, host preparation, then Redis; then
+// Sentinel on every node; then the agreement waiter. Returns what the stack exports.
+import * as pulumi from "@pulumi/pulumi";
+import type { ResolvedConfig } from "./config";
+import { discoverMaster } from "./discovery";
+import { ClusterSecrets, RedisNode } from "./redis-node";
+import { nodeConnection } from "./remote-command";
+import { SentinelAgreement } from "./sentinel-agreement";
+import { SentinelNode } from "./sentinel-node";
+import { ServerPrep } from "./server-prep";
+
+export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<string>, secrets: ClusterSecrets) {
+    const preps = new Map<string, ServerPrep>();
+    const redis = cfg.nodes.map((node) => {
+        const connection = nodeConnection(node, sshPrivateKey, cfg.sshTimeoutSeconds);
+        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel });
+        preps.set(node.name, prep);
+        return new RedisNode(node.name, { cfg, node, connection, secrets }, { dependsOn: prep.done });
+    });
+    // Sentinels start once every Redis is configured, so they find the group as it should be.
+    const sentinels = cfg.nodes.map(
+        (node) =>
+            new SentinelNode(
+                node.name,
+                { cfg, node, connection: nodeConnection(node, sshPrivateKey, cfg.sshTimeoutSeconds), secrets },
+                { dependsOn: redis },
+            ),
+    );
+
+    const sentinelEndpoints = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
+    const redisEndpoints = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
+    const agreement = new SentinelAgreement(
+        "sentinel-agreement",
+        {
+            masterName: cfg.sentinel.masterName,
+            sentinels: sentinelEndpoints,
+            redis: redisEndpoints,
+            sentinelPassword: secrets.sentinel,
+            adminPassword: secrets.admin,
+            timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
+            revisions: [...redis, ...sentinels].map((n) => n.command.runId),
+        },
+        { dependsOn: sentinels },
+    );
+
+    // The master right now, as the sentinels say (after a failover it differs from the config);
+    // before any sentinel runs, the one the agreement found at the last change.
+    const discovered = pulumi
+        .output(secrets.sentinel)
+        .apply((password) => discoverMaster(sentinelEndpoints, cfg.sentinel.masterName, password));
+    // Where the master is is no secret, even though finding out took a password.
+    const currentMaster = pulumi.unsecret(
+        pulumi.all([discovered, agreement.master]).apply(([d, agreed]) => {
+            const found = d && redisEndpoints.find((r) => r.host === d.host && r.port === d.port);
+            return found ?? agreed;
+        }),
+    );
+
+    return {
+        masterName: cfg.sentinel.masterName,
+        sentinels: sentinelEndpoints.map(({ host, port }) => ({ host, port })),
+        currentMaster,
+        replicas: currentMaster.apply((m) => redisEndpoints.filter((r) => r.name !== m.name)),
+        nodes: Object.fromEntries(
+            cfg.nodes.map((n) => {
+                const prep = preps.get(n.name)!;
+                return [n.name, { privateIp: n.privateIp, facts: prep.facts, kernel: prep.kernel, packages: prep.packageVersions }];
+            }),
+        ),
+        /** Spreads into `new Redis({...})` of ioredis: sentinel mode, the least-privileged `app` user. */
+        ioredis: pulumi.secret({
+            sentinels: sentinelEndpoints.map(({ host, port }) => ({ host, port })),
+            name: cfg.sentinel.masterName,
+            sentinelPassword: secrets.sentinel,
+            username: "app",
+            password: secrets.app,
+        }),
+    };
+}

@@ -1,0 +1,68 @@
+// RedisNode: redis-server on one node. The first run writes redis.conf with the replication
+// decided then (from the sentinels if they run, else the initial master); later runs change
+// settings at runtime only, so a re-run never undoes a failover. See assets/redis-node.sh.
+import * as pulumi from "@pulumi/pulumi";
+import { script } from "./assets";
+import type { NodeConfig, ResolvedConfig } from "./config";
+import { ConnectionArgs, RemoteCommand, secretLines } from "./remote-command";
+import { aclRulesEnv, clusterEnv, redisSettings } from "./render";
+
+/** The passwords of the cluster, each a secret. */
+export interface ClusterSecrets {
+    admin: pulumi.Input<string>;
+    replication: pulumi.Input<string>;
+    sentinelAuth: pulumi.Input<string>;
+    sentinel: pulumi.Input<string>;
+    app: pulumi.Input<string>;
+}
+
+export interface RedisNodeArgs {
+    cfg: ResolvedConfig;
+    node: NodeConfig;
+    connection: ConnectionArgs;
+    secrets: ClusterSecrets;
+}
+
+/** What redis-node.sh reports after a run. */
+export interface RedisNodeReport {
+    initialized: boolean;
+    restarted: boolean;
+    settingsApplied: number;
+    role: string;
+    version: string;
+}
+
+export class RedisNode extends pulumi.ComponentResource {
+    readonly report: pulumi.Output<RedisNodeReport>;
+    readonly command: RemoteCommand;
+
+    constructor(name: string, args: RedisNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-ha:index:RedisNode", name, {}, opts);
+        const { cfg, node, secrets } = args;
+        this.command = new RemoteCommand(
+            `${name}-redis`,
+            {
+                connection: args.connection,
+                create: script("redis-node.sh"),
+                delete: script("redis-node-remove.sh"),
+                environment: {
+                    ...clusterEnv(cfg, node),
+                    REDIS_SETTINGS: redisSettings(cfg, node).join("\n"),
+                    ACL_RULES: aclRulesEnv(),
+                    PURGE_DATA: cfg.redis.purgeDataOnDestroy ? "yes" : "no",
+                },
+                stdin: secretLines({
+                    admin: secrets.admin,
+                    replication: secrets.replication,
+                    sentinel: secrets.sentinelAuth,
+                    app: secrets.app,
+                    "sentinel-client": secrets.sentinel,
+                }),
+            },
+            // A component's dependsOn does not reach its children by itself: pass it on.
+            { parent: this, dependsOn: opts?.dependsOn },
+        );
+        this.report = this.command.stdout.apply((s) => JSON.parse(s) as RedisNodeReport);
+        this.registerOutputs({ report: this.report });
+    }
+}

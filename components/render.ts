@@ -1,0 +1,64 @@
+// Pure functions that turn the validated config into what the server scripts take: Redis
+// settings, ACL rules and environment variables. No secrets here: those travel on stdin.
+import type { NodeConfig, ResolvedConfig } from "./config";
+
+/**
+ * ACL users and their rights (least privilege); the scripts add each user's password hash.
+ * sentinel: the list Redis's Sentinel documentation gives; replication: what PSYNC needs;
+ * app: every data command, none of the admin or dangerous ones except the read-only
+ * INFO and ROLE that clients use to check where they are connected.
+ */
+export const ACL_RULES: Record<string, string> = {
+    admin: "~* &* +@all",
+    replication: "+psync +replconf +ping",
+    sentinel:
+        "allchannels +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill",
+    app: "~* &* +@all -@admin -@dangerous +info +role",
+};
+
+/** `user rules` lines for the ACL_RULES environment variable of redis-node.sh. */
+export function aclRulesEnv(): string {
+    return Object.entries(ACL_RULES)
+        .map(([user, rules]) => `${user} ${rules}`)
+        .join("\n");
+}
+
+/**
+ * The settings redis-ha manages on a node, as "key value" lines in redis.conf syntax. Each can
+ * be changed with CONFIG SET, so changing one never needs a restart. Never includes
+ * `replicaof`: after creation, which node is master is Sentinel's business.
+ */
+export function redisSettings(cfg: ResolvedConfig, node: NodeConfig): string[] {
+    const r = cfg.redis;
+    return [
+        `bind ${node.privateIp} 127.0.0.1 -::1`,
+        `port ${r.port}`,
+        "protected-mode yes",
+        `maxmemory ${r.maxmemory.toLowerCase()}`,
+        `maxmemory-policy ${r.maxmemoryPolicy}`,
+        `appendonly ${r.appendonly ? "yes" : "no"}`,
+        `save ${r.save === "" ? '""' : r.save}`,
+        `min-replicas-to-write ${cfg.nodes.length > 1 ? r.minReplicasToWrite : 0}`,
+        `min-replicas-max-lag ${r.minReplicasMaxLag}`,
+        `replica-announce-ip ${node.privateIp}`,
+        `replica-priority ${node.replicaPriority}`,
+    ];
+}
+
+/** Where the sentinels are, as the scripts take it: "ip:port ip:port …". */
+export function sentinelPeers(cfg: ResolvedConfig): string {
+    return cfg.nodes.map((n) => `${n.privateIp}:${cfg.sentinel.port}`).join(" ");
+}
+
+/** Environment shared by redis-node.sh and sentinel-node.sh for one node. */
+export function clusterEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string, string> {
+    const initial = cfg.nodes.find((n) => n.name === cfg.initialMaster)!;
+    return {
+        REDIS_PORT: String(cfg.redis.port),
+        SELF_IP: node.privateIp,
+        INITIAL_MASTER_IP: initial.privateIp,
+        NODE_IPS: cfg.nodes.map((n) => n.privateIp).join(" "),
+        SENTINEL_PEERS: sentinelPeers(cfg),
+        MASTER_NAME: cfg.sentinel.masterName,
+    };
+}

@@ -1,0 +1,51 @@
+// SentinelNode: redis-sentinel on one node. sentinel.conf is written at creation and then
+// belongs to Sentinel; later runs apply timings, quorum and auth with SENTINEL SET.
+// See assets/sentinel-node.sh.
+import * as pulumi from "@pulumi/pulumi";
+import { script } from "./assets";
+import type { NodeConfig, ResolvedConfig } from "./config";
+import type { ClusterSecrets } from "./redis-node";
+import { ConnectionArgs, RemoteCommand, secretLines } from "./remote-command";
+import { clusterEnv } from "./render";
+
+export interface SentinelNodeArgs {
+    cfg: ResolvedConfig;
+    node: NodeConfig;
+    connection: ConnectionArgs;
+    secrets: ClusterSecrets;
+}
+
+export class SentinelNode extends pulumi.ComponentResource {
+    /** The master this sentinel named after its last run, as "ip:port". */
+    readonly master: pulumi.Output<string>;
+    readonly command: RemoteCommand;
+
+    constructor(name: string, args: SentinelNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-ha:index:SentinelNode", name, {}, opts);
+        const { cfg, node, secrets } = args;
+        const s = cfg.sentinel;
+        this.command = new RemoteCommand(
+            `${name}-sentinel`,
+            {
+                connection: args.connection,
+                create: script("sentinel-node.sh"),
+                delete: script("sentinel-node-remove.sh"),
+                environment: {
+                    ...clusterEnv(cfg, node),
+                    SENTINEL_PORT: String(s.port),
+                    QUORUM: String(s.quorum),
+                    DOWN_AFTER_MS: String(s.downAfterMilliseconds),
+                    FAILOVER_TIMEOUT_MS: String(s.failoverTimeout),
+                    PARALLEL_SYNCS: String(s.parallelSyncs),
+                },
+                stdin: secretLines({ sentinel: secrets.sentinelAuth, "sentinel-client": secrets.sentinel }),
+                // The group's name is fixed once sentinels monitor it: a new name is a new sentinel.
+                triggers: [s.masterName],
+            },
+            // A component's dependsOn does not reach its children by itself: pass it on.
+            { parent: this, dependsOn: opts?.dependsOn },
+        );
+        this.master = this.command.stdout.apply((out) => String(JSON.parse(out).master));
+        this.registerOutputs({ master: this.master });
+    }
+}

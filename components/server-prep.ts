@@ -1,0 +1,88 @@
+// ServerPrep: gets one bare-metal host ready for Redis. Waits for SSH and records what the host
+// is, installs the packages that are missing, and tunes the kernel as Redis recommends.
+import * as pulumi from "@pulumi/pulumi";
+import { readAsset, script } from "./assets";
+import type { NodeConfig, ResolvedConfig } from "./config";
+import { ConnectionArgs, RemoteCommand } from "./remote-command";
+
+/** Debian's packages for Redis, Sentinel and redis-cli. */
+export const PACKAGES = ["redis-server", "redis-sentinel", "redis-tools"];
+
+export interface ServerPrepArgs {
+    node: NodeConfig;
+    connection: ConnectionArgs;
+    kernel: ResolvedConfig["kernel"];
+}
+
+/** What host-facts.sh reports. */
+export interface HostFacts {
+    hostname: string;
+    kernel: string;
+    os: string;
+    cpus: number;
+    memoryMiB: number;
+}
+
+/** The kernel settings in force after tuning, as kernel-tuning.sh reads them back. */
+export interface KernelReport {
+    overcommitMemory: string;
+    somaxconn: string;
+    swappiness: string;
+    transparentHugePages: string;
+    thpDefrag: string;
+    warnings: string[];
+}
+
+export class ServerPrep extends pulumi.ComponentResource {
+    readonly facts: pulumi.Output<HostFacts>;
+    readonly kernel: pulumi.Output<KernelReport>;
+    readonly packageVersions: pulumi.Output<Record<string, string>>;
+    /** Everything later steps on this host must wait for. */
+    readonly done: pulumi.Resource[];
+
+    constructor(name: string, args: ServerPrepArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-ha:index:ServerPrep", name, {}, opts);
+        const { connection } = args;
+
+        // The first command on a host also waits for it to answer SSH; the rest depend on it.
+        const facts = new RemoteCommand(`${name}-facts`, { connection, create: readAsset("host-facts.sh") }, { parent: this });
+        this.facts = facts.stdout.apply((s) => JSON.parse(s) as HostFacts);
+
+        const packages = new RemoteCommand(
+            `${name}-packages`,
+            {
+                connection,
+                create: script("packages.sh"),
+                delete: script("packages-remove.sh"),
+                environment: { PACKAGES: PACKAGES.join(" ") },
+            },
+            { parent: this, dependsOn: [facts] },
+        );
+        this.packageVersions = packages.stdout.apply((s) => JSON.parse(s).versions as Record<string, string>);
+
+        const k = args.kernel;
+        const kernel = new RemoteCommand(
+            `${name}-kernel`,
+            {
+                connection,
+                create: script("kernel-tuning.sh"),
+                delete: script("kernel-tuning-remove.sh"),
+                environment: {
+                    THP: k.transparentHugePages,
+                    OVERCOMMIT: String(k.overcommitMemory),
+                    SOMAXCONN: String(k.somaxconn),
+                    SWAPPINESS: k.swappiness === undefined ? "" : String(k.swappiness),
+                },
+            },
+            { parent: this, dependsOn: [facts] },
+        );
+        this.kernel = kernel.stdout.apply((s) => {
+            const report = JSON.parse(s) as KernelReport;
+            for (const w of report.warnings) pulumi.log.warn(`${args.node.name}: ${w}`, this);
+            return report;
+        });
+
+        this.done = [packages, kernel];
+        this.registerOutputs({ facts: this.facts, kernel: this.kernel, packageVersions: this.packageVersions });
+    }
+}

@@ -1,0 +1,245 @@
+// The cluster for real on three lab hosts: pulumi preview and up, one master, two replicas and
+// three agreeing sentinels; clients through the sentinels; least privilege and secrets; a
+// re-run that changes nothing; failovers (service stop, host power-off) that a re-run keeps;
+// a setting changed at runtime; and destroy. Prints the figures it measured.
+import * as assert from "assert";
+import Redis from "ioredis";
+import { backendFilesContaining, exportState, freshStack, labConfig, labHosts, lab, newPasswords, onHost, timed } from "./lab";
+
+describe("lab cluster: Redis and Sentinel on three hosts", function () {
+    const hosts = labHosts();
+    const passwords = newPasswords();
+    const figures: string[] = [];
+    let stack: Awaited<ReturnType<typeof freshStack>>;
+    let output = ""; // everything pulumi printed, to check that no secret shows
+    const onOutput = (s: string) => (output += s);
+    const byIp = (ip: string) => hosts.find((h) => h.ip === ip)!;
+
+    const client = (ip: string, port: number, auth: { username?: string; password?: string }) => {
+        const c = new Redis({ host: ip, port, ...auth, lazyConnect: true, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+        c.on("error", () => undefined);
+        return c;
+    };
+    /** Runs fn on a fresh connection and closes it; undefined when the node does not answer. */
+    const ask = async <T>(ip: string, port: number, auth: { username?: string; password?: string }, fn: (c: Redis) => Promise<T>) => {
+        const c = client(ip, port, auth);
+        try {
+            await c.connect();
+            return await fn(c);
+        } catch {
+            return undefined;
+        } finally {
+            c.disconnect();
+        }
+    };
+    const admin = { username: "admin", password: passwords.adminPassword };
+    const role = (ip: string) => ask(ip, 6379, admin, async (c) => (await c.call("ROLE")) as unknown[]);
+    const runId = (ip: string) => ask(ip, 6379, admin, async (c) => /run_id:(\w+)/.exec(await c.info("server"))![1]);
+    /** The master a majority of sentinels name, or undefined. */
+    const sentinelMaster = async () => {
+        const answers = await Promise.all(
+            hosts.map((h) => ask(h.ip, 26379, { password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0])),
+        );
+        const votes = new Map<string, number>();
+        for (const a of answers) if (a) votes.set(a, (votes.get(a) ?? 0) + 1);
+        return [...votes].find(([, n]) => n >= 2)?.[0];
+    };
+    /** Seconds until cond() holds; fails after the limit. */
+    const waitFor = async (what: string, cond: () => Promise<boolean>, limitSeconds: number) => {
+        const start = Date.now();
+        while (!(await cond())) {
+            if (Date.now() - start > limitSeconds * 1000) assert.fail(`${what}: not within ${limitSeconds} s`);
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        return (Date.now() - start) / 1000;
+    };
+    /** Records every process list on the hosts until the returned function is called, which returns the passwords seen. */
+    const sampleProcessLists = () => {
+        for (const h of hosts) {
+            onHost(h.name, "setsid bash -c 'while :; do ps -eo args; sleep 0.05; done > /root/ps-samples' >/dev/null 2>&1 < /dev/null & echo $! > /root/ps-sampler.pid");
+        }
+        return () => {
+            const patterns = Object.values(passwords).map((p) => `-e '${p}'`).join(" ");
+            return hosts.flatMap((h) => {
+                // The sampler stops first, so the grep's own command line is never recorded.
+                const seen = onHost(h.name, `kill $(cat /root/ps-sampler.pid); sleep 0.1; grep -oF ${patterns} /root/ps-samples | sort -u || true; rm -f /root/ps-samples /root/ps-sampler.pid`);
+                return Object.entries(passwords).filter(([, p]) => seen.includes(p)).map(([k]) => `${k} on ${h.name}`);
+            });
+        };
+    };
+    const onlySame = (summary: { resourceChanges?: Record<string, number> }) =>
+        Object.entries(summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
+
+    before(async () => {
+        stack = await freshStack("lab-cluster", labConfig(hosts, passwords));
+    });
+
+    after(() => console.log(`    figures:\n${figures.map((f) => `      ${f}`).join("\n")}`));
+
+    it("previews the whole cluster without touching a server", async () => {
+        const [preview, secs] = await timed(() => stack.preview({ onOutput }));
+        figures.push(`pulumi preview (fresh): ${secs.toFixed(1)} s`);
+        assert.strictEqual(preview.changeSummary.create, 1 + hosts.length * 8 + 1);
+        for (const h of hosts) assert.match(onHost(h.name, "test -e /var/lib/redis-ha && echo present || echo absent"), /absent/);
+    });
+
+    it("creates one master, two linked replicas and three sentinels that agree", async () => {
+        const leaks = sampleProcessLists(); // no password may ever show in a process list
+        const [up, secs] = await timed(() => stack.up({ onOutput }));
+        figures.push(`pulumi up (fresh, 3 nodes): ${secs.toFixed(1)} s`);
+        assert.strictEqual(up.summary.result, "succeeded");
+        assert.deepStrictEqual(up.outputs.currentMaster.value, { name: hosts[0].name, host: hosts[0].ip, port: 6379 });
+        assert.deepStrictEqual(up.outputs.replicas.value.map((r: { name: string }) => r.name), [hosts[1].name, hosts[2].name]);
+        assert.strictEqual((await role(hosts[0].ip))?.[0], "master");
+        for (const h of hosts.slice(1)) {
+            const r = await role(h.ip);
+            assert.deepStrictEqual([r?.[0], r?.[1], r?.[3]], ["slave", hosts[0].ip, "connected"]);
+        }
+        assert.strictEqual(await sentinelMaster(), hosts[0].ip);
+        for (const h of hosts) {
+            const k = up.outputs.nodes.value[h.name].kernel;
+            assert.deepStrictEqual([k.transparentHugePages, k.overcommitMemory, k.somaxconn], ["never", "1", "1024"]);
+        }
+        assert.deepStrictEqual(leaks(), [], "a password showed in a process list");
+    });
+
+    it("serves an ioredis client configured from the stack output, through the sentinels", async () => {
+        const outputs = await stack.outputs();
+        const redis = new Redis({ ...outputs.ioredis.value, lazyConnect: true, maxRetriesPerRequest: 1 });
+        try {
+            await redis.connect();
+            await redis.set("e2e:greeting", "hello");
+            assert.strictEqual(await redis.get("e2e:greeting"), "hello");
+        } finally {
+            redis.disconnect();
+        }
+    });
+
+    it("gives each user least privilege, disables the default user, stores no clear-text password in the ACL", async () => {
+        const m = hosts[0].ip;
+        assert.strictEqual(await ask(m, 6379, {}, (c) => c.ping()), undefined, "the default user answered without a password");
+        const app = { username: "app", password: passwords.appPassword };
+        assert.strictEqual(await ask(m, 6379, app, (c) => c.ping()), "PONG");
+        const denied = await ask(m, 6379, app, (c) => c.config("SET", "maxmemory", "1mb").then(() => "allowed", (e: Error) => e.message));
+        assert.match(String(denied), /NOPERM/);
+        const replication = { username: "replication", password: passwords.replicationPassword };
+        assert.match(String(await ask(m, 6379, replication, (c) => c.get("x").then(() => "allowed", (e: Error) => e.message))), /NOPERM/);
+        for (const h of hosts) {
+            const acl = onHost(h.name, "cat /etc/redis/users.acl; stat -c '%a %U' /etc/redis/users.acl /etc/redis/redis.conf /etc/redis/sentinel.conf");
+            for (const p of Object.values(passwords)) assert.ok(!acl.includes(p), `users.acl on ${h.name} holds a password in clear`);
+            assert.match(acl, /^user default off/m);
+            assert.match(acl, /^640 redis\n640 redis\n640 redis$/m);
+        }
+    });
+
+    it("keeps secrets out of the state, the output and world-readable files on the hosts", async () => {
+        for (const [key, p] of Object.entries(passwords)) {
+            assert.deepStrictEqual(backendFilesContaining(p), [], `${key} is in the backend in clear`);
+            assert.ok(!output.includes(p), `pulumi printed ${key}`);
+        }
+        assert.deepStrictEqual(backendFilesContaining("PRIVATE KEY-----"), [], "the SSH key is in the backend in clear");
+        for (const h of hosts) {
+            const patterns = Object.values(passwords).map((p) => `-e '${p}'`).join(" ");
+            const readable = onHost(h.name, `find /etc /var /tmp /run /root /home /srv /opt -xdev -type f -perm -o=r -size -2M 2>/dev/null | xargs -r grep -lF ${patterns} 2>/dev/null || true`);
+            assert.strictEqual(readable.trim(), "", `world-readable files on ${h.name} hold a password`);
+        }
+    });
+
+    it("changes nothing and runs no remote command on a second up", async () => {
+        const before = await Promise.all(hosts.map((h) => runId(h.ip)));
+        const [up, secs] = await timed(() => stack.up({ onOutput }));
+        figures.push(`pulumi up (no-op): ${secs.toFixed(1)} s, ${up.summary.resourceChanges?.same ?? 0} resources unchanged, 0 remote commands run`);
+        assert.deepStrictEqual(onlySame(up.summary), []);
+        assert.deepStrictEqual(await Promise.all(hosts.map((h) => runId(h.ip))), before, "a Redis restarted");
+        await stack.preview({ expectNoChanges: true });
+    });
+
+    it("records the resource graph: prep, then Redis, then Sentinel, then the agreement", () => {
+        const byName = new Map(exportState(stack.name).resources.map((r) => [r.urn.split("::").pop()!, r.dependencies ?? []]));
+        const dependsOn = (a: string, b: string) => assert.ok(byName.get(a)!.some((d) => d.endsWith(`::${b}`)), `${a} does not depend on ${b}`);
+        for (const h of hosts) {
+            dependsOn(`${h.name}-packages`, `${h.name}-facts`);
+            dependsOn(`${h.name}-redis`, `${h.name}-packages`);
+            dependsOn(`${h.name}-redis`, `${h.name}-kernel`);
+            for (const o of hosts) dependsOn(`${h.name}-sentinel`, `${o.name}-redis`);
+            dependsOn("sentinel-agreement", `${h.name}-sentinel`);
+        }
+    });
+
+    it("fails over when the master's redis-server stops; a re-run keeps the new master; the old one rejoins as a replica", async () => {
+        const old = byIp((await sentinelMaster())!);
+        onHost(old.name, "systemctl stop redis-server");
+        const took = await waitFor("failover after redis-server stop", async () => ((await sentinelMaster()) ?? old.ip) !== old.ip, 60);
+        const now = byIp((await sentinelMaster())!);
+        figures.push(`failover, master's redis-server stopped (down-after 1 s): ${took.toFixed(1)} s, ${old.name} -> ${now.name}`);
+        const up = await stack.up({ onOutput });
+        assert.deepStrictEqual(onlySame(up.summary), [], "the re-run after a failover changed something");
+        assert.strictEqual(up.outputs.currentMaster.value.name, now.name);
+        assert.strictEqual((await role(now.ip))?.[0], "master", "the re-run demoted the new master");
+        onHost(old.name, "systemctl start redis-server");
+        const rejoin = await waitFor(`${old.name} rejoining as a replica`, async () => {
+            const r = await role(old.ip);
+            return r?.[0] === "slave" && r[1] === now.ip && r[3] === "connected";
+        }, 60);
+        figures.push(`old master back as a linked replica ${rejoin.toFixed(1)} s after its restart`);
+    });
+
+    it("fails over when the master's host powers off; a re-run with the host down keeps it; it rejoins when back", async () => {
+        const old = byIp((await sentinelMaster())!);
+        lab("poweroff", old.name);
+        const took = await waitFor("failover after power-off", async () => ((await sentinelMaster()) ?? old.ip) !== old.ip, 60);
+        const now = byIp((await sentinelMaster())!);
+        figures.push(`failover, master's host powered off (down-after 1 s): ${took.toFixed(1)} s, ${old.name} -> ${now.name}`);
+        const up = await stack.up({ onOutput });
+        assert.deepStrictEqual(onlySame(up.summary), [], "the re-run with a host down changed something");
+        assert.strictEqual(up.outputs.currentMaster.value.name, now.name);
+        lab("start", old.name);
+        const rejoin = await waitFor(`${old.name} rejoining as a replica`, async () => {
+            const r = await role(old.ip);
+            return r?.[0] === "slave" && r[1] === now.ip && r[3] === "connected";
+        }, 90);
+        figures.push(`old master's host back: linked replica ${rejoin.toFixed(1)} s after boot`);
+        const redis = new Redis({ ...(await stack.outputs()).ioredis.value, lazyConnect: true, maxRetriesPerRequest: 1 });
+        try {
+            await redis.connect();
+            assert.strictEqual(await redis.get("e2e:greeting"), "hello", "data written before the failovers is gone");
+        } finally {
+            redis.disconnect();
+        }
+    });
+
+    it("applies a new maxmemory on every node at runtime: no restart, no failover", async () => {
+        const master = await sentinelMaster();
+        const before = await Promise.all(hosts.map((h) => runId(h.ip)));
+        await stack.setConfig("redis-ha:redis", { value: JSON.stringify({ maxmemory: "96mb" }) });
+        const leaks = sampleProcessLists(); // updates pass passwords to redis-cli too
+        const [up, secs] = await timed(() => stack.up({ onOutput }));
+        assert.deepStrictEqual(leaks(), [], "a password showed in a process list");
+        figures.push(`pulumi up changing maxmemory: ${secs.toFixed(1)} s`);
+        assert.deepStrictEqual(onlySame(up.summary), [["update", hosts.length + 1]], "expected the Redis commands and the agreement to update");
+        for (const h of hosts) {
+            assert.strictEqual(await ask(h.ip, 6379, admin, async (c) => ((await c.config("GET", "maxmemory")) as string[])[1]), String(96 * 1024 * 1024));
+            assert.match(onHost(h.name, "grep '^maxmemory ' /etc/redis/redis.conf"), /^maxmemory 96mb$/m);
+        }
+        assert.deepStrictEqual(await Promise.all(hosts.map((h) => runId(h.ip))), before, "a Redis restarted");
+        assert.strictEqual(await sentinelMaster(), master, "the master changed");
+    });
+
+    it("destroys everything: hosts clean, data kept", async () => {
+        const [, secs] = await timed(() => stack.destroy({ onOutput }));
+        figures.push(`pulumi destroy: ${secs.toFixed(1)} s`);
+        for (const h of hosts) {
+            const left = onHost(
+                h.name,
+                "pgrep -c redis || true; dpkg-query -W -f='${Status}\\n' redis-server redis-sentinel | grep -c '^install ok' || true; " +
+                    "ls /var/lib/redis-ha /etc/sysctl.d/60-redis-ha.conf /etc/tmpfiles.d/redis-ha-thp.conf /etc/redis/users.acl 2>/dev/null | wc -l; " +
+                    "grep -c redis-ha /etc/redis/redis.conf /etc/redis/sentinel.conf 2>/dev/null | paste -sd' '; ls /var/lib/redis",
+            );
+            const [procs, pkgs, files, confs, ...data] = left.trim().split("\n");
+            assert.deepStrictEqual([procs, pkgs, files], ["0", "0", "0"], `${h.name} is not clean:\n${left}`);
+            assert.strictEqual(confs, "/etc/redis/redis.conf:0 /etc/redis/sentinel.conf:0");
+            assert.ok(data.includes("appendonlydir"), `${h.name} lost its data: ${data.join(" ")}`);
+        }
+        await stack.workspace.removeStack(stack.name);
+    });
+});
