@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Kernel settings Redis recommends: transparent huge pages off, vm.overcommit_memory=1 (so a
 # fork for BGSAVE cannot fail), a listen backlog of at least tcp-backlog, and swappiness only
-# when asked. Applied now and persisted for the next boot (sysctl.d, tmpfiles.d). A knob the
+# when asked. Applied now and persisted for the next boot (sysctl.d, a oneshot unit). A knob the
 # host does not let us change is a warning, not a failure. Prints the values in force as JSON.
 # Environment: THP (never|madvise|keep), OVERCOMMIT (0|1|2|keep), SOMAXCONN, SWAPPINESS (or empty).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=kernel
 sysctl_file=/etc/sysctl.d/60-redis-ha.conf
-tmpfiles_file=/etc/tmpfiles.d/redis-ha-thp.conf
+thp_unit=/etc/systemd/system/redis-ha-thp.service
 thp=/sys/kernel/mm/transparent_hugepage
 warnings=()
 
@@ -34,19 +34,36 @@ thp_value() { # the selected word, from the kernel's "always madvise [never]" or
 }
 
 persist() {
-    local sysctl_conf tmpfiles_conf=""
+    local sysctl_conf
     sysctl_conf="# Managed by redis-ha (Pulumi).
 net.core.somaxconn = $SOMAXCONN"
     [ "$OVERCOMMIT" = keep ] || sysctl_conf+=$'\n'"vm.overcommit_memory = $OVERCOMMIT"
     [ -z "${SWAPPINESS:-}" ] || sysctl_conf+=$'\n'"vm.swappiness = $SWAPPINESS"
     printf '%s\n' "$sysctl_conf" >"$sysctl_file"
     if [ "$THP" != keep ]; then
-        tmpfiles_conf="# Managed by redis-ha (Pulumi): transparent huge pages, set at every boot.
-w $thp/enabled - - - - $THP
-w $thp/defrag - - - - $THP"
-        printf '%s\n' "$tmpfiles_conf" >"$tmpfiles_file"
-    else
-        rm -f "$tmpfiles_file"
+        # A unit with a shell redirect, not tmpfiles.d: sysfs wants the whole value written at once.
+        cat >"$thp_unit" <<UNIT
+# Managed by redis-ha (Pulumi): transparent huge pages for Redis, set at every boot.
+[Unit]
+Description=Transparent huge pages: $THP (for Redis)
+DefaultDependencies=no
+After=sysinit.target local-fs.target
+Before=basic.target redis-server.service redis-sentinel.service
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo $THP > $thp/enabled && echo $THP > $thp/defrag'
+
+[Install]
+WantedBy=basic.target
+UNIT
+        systemctl daemon-reload
+        systemctl enable -q redis-ha-thp.service ||
+            warnings+=("cannot enable redis-ha-thp.service: THP will not be set after a reboot")
+    elif [ -f "$thp_unit" ]; then
+        systemctl disable -q redis-ha-thp.service || true
+        rm -f "$thp_unit"
+        systemctl daemon-reload
     fi
 }
 

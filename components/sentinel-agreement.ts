@@ -30,7 +30,7 @@ export interface SentinelAgreementArgs {
     revisions: pulumi.Input<pulumi.Input<string>[]>;
 }
 
-interface Inputs {
+export interface AgreementInputs {
     masterName: string;
     sentinels: Endpoint[];
     redis: Endpoint[];
@@ -41,7 +41,7 @@ interface Inputs {
     providerVersion: string;
 }
 
-type Kept = Omit<Inputs, "sentinelPassword" | "adminPassword">;
+type Kept = Omit<AgreementInputs, "sentinelPassword" | "adminPassword">;
 
 interface Outputs extends Kept {
     master: Endpoint;
@@ -52,7 +52,7 @@ interface Outputs extends Kept {
 const PROVIDER_VERSION = "2";
 
 /** Waits until the group agrees; returns the master and the replicas. Self-contained: serialized into the provider. */
-async function awaitAgreement(inputs: Inputs): Promise<{ master: Endpoint; replicas: string[]; waitedSeconds: number }> {
+export async function awaitAgreement(inputs: AgreementInputs): Promise<{ master: Endpoint; replicas: string[]; waitedSeconds: number }> {
     const Redis = require("ioredis") as typeof import("ioredis").default;
     const started = Date.now();
     const deadline = started + inputs.timeoutSeconds * 1000;
@@ -179,19 +179,19 @@ async function awaitAgreement(inputs: Inputs): Promise<{ master: Endpoint; repli
     }
 }
 
-const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
-    async diff(_id: string, olds: Outputs, news: Inputs) {
+const provider: pulumi.dynamic.ResourceProvider<AgreementInputs, Outputs> = {
+    async diff(_id: string, olds: Outputs, news: AgreementInputs) {
         const keys = ["masterName", "sentinels", "redis", "timeoutSeconds", "revisions", "providerVersion"] as const;
         return { changes: keys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
     },
 
-    async create(inputs: Inputs) {
+    async create(inputs: AgreementInputs) {
         const found = await awaitAgreement(inputs);
         const { sentinelPassword: _s, adminPassword: _a, ...kept } = inputs;
         return { id: `${inputs.masterName}-agreement`, outs: { ...kept, ...found } };
     },
 
-    async update(_id: string, _olds: Outputs, news: Inputs) {
+    async update(_id: string, _olds: Outputs, news: AgreementInputs) {
         const found = await awaitAgreement(news);
         const { sentinelPassword: _s, adminPassword: _a, ...kept } = news;
         return { outs: { ...kept, ...found } };

@@ -4,6 +4,7 @@
 // a setting changed at runtime; and destroy. Prints the figures it measured.
 import * as assert from "assert";
 import Redis from "ioredis";
+import { awaitAgreement } from "../../components/sentinel-agreement";
 import { backendFilesContaining, exportState, freshStack, labConfig, labHosts, lab, newPasswords, onHost, timed } from "./lab";
 
 describe("lab cluster: Redis and Sentinel on three hosts", function () {
@@ -225,6 +226,26 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         assert.strictEqual(await sentinelMaster(), master, "the master changed");
     });
 
+    it("makes the agreement waiter name the sentinel that disagrees, and what it said", async () => {
+        const ghost = { name: "ghost", host: hosts[0].ip.replace(/\.\d+$/, ".250"), port: 26379 };
+        const inputs = {
+            masterName: "mymaster",
+            sentinels: [...hosts.map((h) => ({ name: h.name, host: h.ip, port: 26379 })), ghost],
+            redis: hosts.map((h) => ({ name: h.name, host: h.ip, port: 6379 })),
+            sentinelPassword: passwords.sentinelPassword,
+            adminPassword: passwords.adminPassword,
+            timeoutSeconds: 3,
+            revisions: [],
+            providerVersion: "test",
+        };
+        await assert.rejects(awaitAgreement(inputs), /did not agree within 3 s: sentinel rha1 knows 2 other sentinels, expected 3/);
+        await assert.rejects(
+            awaitAgreement({ ...inputs, sentinels: [ghost] }),
+            new RegExp(`did not agree within 3 s: sentinel ghost \\(${ghost.host.replace(/\./g, "\\.")}:26379\\) does not answer`),
+        );
+        await assert.rejects(awaitAgreement({ ...inputs, sentinels: inputs.sentinels.slice(0, 3), masterName: "other" }), /sentinel rha1 .* does not monitor other/);
+    });
+
     it("destroys everything: hosts clean, data kept", async () => {
         const [, secs] = await timed(() => stack.destroy({ onOutput }));
         figures.push(`pulumi destroy: ${secs.toFixed(1)} s`);
@@ -232,7 +253,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             const left = onHost(
                 h.name,
                 "pgrep -c redis || true; dpkg-query -W -f='${Status}\\n' redis-server redis-sentinel | grep -c '^install ok' || true; " +
-                    "ls /var/lib/redis-ha /etc/sysctl.d/60-redis-ha.conf /etc/tmpfiles.d/redis-ha-thp.conf /etc/redis/users.acl 2>/dev/null | wc -l; " +
+                    "ls /var/lib/redis-ha /etc/sysctl.d/60-redis-ha.conf /etc/systemd/system/redis-ha-thp.service /etc/redis/users.acl 2>/dev/null | wc -l; " +
                     "grep -c redis-ha /etc/redis/redis.conf /etc/redis/sentinel.conf 2>/dev/null | paste -sd' '; ls /var/lib/redis",
             );
             const [procs, pkgs, files, confs, ...data] = left.trim().split("\n");

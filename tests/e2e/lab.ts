@@ -5,6 +5,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { script } from "../../components/assets";
 import { PASSWORD_KEYS, PasswordKey } from "../../components/config";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -28,6 +29,14 @@ export function labHosts(): LabHost[] {
 /** Runs a shell command on a lab host as root and returns its stdout. */
 export function onHost(host: string, command: string): string {
     return execFileSync("bash", [LAB, "ssh", host, command], { encoding: "utf8" });
+}
+
+/** Runs assets/<name> (with lib/common.sh) on a lab host as root; returns stdout, or throws with stderr. */
+export function runAsset(host: string, name: string, env: Record<string, string>, stdin = ""): string {
+    const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join("");
+    const dir = `/root/asset-test`;
+    execFileSync("bash", [LAB, "ssh", host, `mkdir -p ${dir} && cat > ${dir}/script`], { input: exports + script(name) });
+    return execFileSync("bash", [LAB, "ssh", host, `bash ${dir}/script; rc=$?; rm -rf ${dir}; exit $rc`], { input: stdin, encoding: "utf8" });
 }
 
 /** Runs a lab verb (poweroff, start, cut, restore …). */
