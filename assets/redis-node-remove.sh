@@ -9,14 +9,7 @@ state=/var/lib/redis-ha
 
 main() {
     require_root
-    if systemctl list-unit-files -q redis-server.service >/dev/null 2>&1; then
-        systemctl stop redis-server || true
-        systemctl disable -q redis-server || true
-    fi
-    if [ -f "$state/redis.conf.orig" ]; then
-        cp -p "$state/redis.conf.orig" /etc/redis/redis.conf
-        rm -f "$state/redis.conf.orig"
-    fi
+    restore_service redis-server /etc/redis/redis.conf
     rm -f /etc/redis/users.acl "$state/redis.initialized"
     if [ "${PURGE_DATA:-no}" = yes ]; then
         info "purging Redis data in /var/lib/redis"

@@ -23,14 +23,6 @@ applied=0
 
 rcli() { REDISCLI_AUTH=$(secret admin) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
-wait_ping() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [ "$(rcli PING 2>/dev/null)" = PONG ] && return 0
-        sleep 0.1
-    done
-    fatal "redis-server does not answer on port $REDIS_PORT: journalctl -u redis-server; tail /var/log/redis/redis-server.log"
-}
 
 # The ACL file: the default user off, our users with SHA-256 password hashes (no clear text).
 render_acl() {
@@ -73,7 +65,7 @@ initialize() {
     systemctl enable -q redis-server
     systemctl restart redis-server
     restarted=true
-    wait_ping
+    wait_pong redis-server rcli
     touch "$state/redis.initialized"
     initialized=true
 }
@@ -84,7 +76,7 @@ apply_runtime() {
         info "redis-server was stopped: starting it"
         systemctl start redis-server
     fi
-    wait_ping
+    wait_pong redis-server rcli
     [ "$1" != changed ] || [ "$(rcli ACL LOAD)" = OK ] || fatal "ACL LOAD failed: $(rcli ACL LOAD 2>&1)"
     while read -r key value; do
         [ -n "$key" ] || continue

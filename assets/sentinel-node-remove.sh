@@ -8,14 +8,7 @@ state=/var/lib/redis-ha
 
 main() {
     require_root
-    if systemctl list-unit-files -q redis-sentinel.service >/dev/null 2>&1; then
-        systemctl stop redis-sentinel || true
-        systemctl disable -q redis-sentinel || true
-    fi
-    if [ -f "$state/sentinel.conf.orig" ]; then
-        cp -p "$state/sentinel.conf.orig" /etc/redis/sentinel.conf
-        rm -f "$state/sentinel.conf.orig"
-    fi
+    restore_service redis-sentinel /etc/redis/sentinel.conf
     rm -f "$state/sentinel.initialized"
 }
 

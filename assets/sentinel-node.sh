@@ -20,14 +20,6 @@ initialized=false
 
 scli() { REDISCLI_AUTH=$(secret sentinel-client) redis-cli --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"; }
 
-wait_ping() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [ "$(scli PING 2>/dev/null)" = PONG ] && return 0
-        sleep 0.1
-    done
-    fatal "redis-sentinel does not answer on port $SENTINEL_PORT: journalctl -u redis-sentinel"
-}
 
 render_conf() { # render_conf <master ip> <master port>
     local pass
@@ -68,7 +60,7 @@ initialize() {
     systemctl enable -q redis-sentinel
     systemctl restart redis-sentinel
     restarted=true
-    wait_ping
+    wait_pong redis-sentinel scli
     touch "$state/sentinel.initialized"
     initialized=true
 }
@@ -79,7 +71,7 @@ apply_runtime() {
         info "redis-sentinel was stopped: starting it"
         systemctl start redis-sentinel
     fi
-    wait_ping
+    wait_pong redis-sentinel scli
     # -x: the password is the last argument, read from stdin, never on the command line.
     out=$(secret sentinel | scli -x SENTINEL SET "$MASTER_NAME" quorum "$QUORUM" \
         down-after-milliseconds "$DOWN_AFTER_MS" failover-timeout "$FAILOVER_TIMEOUT_MS" \

@@ -50,3 +50,28 @@ discover_master() {
     info "sentinels name $best as master (${#votes[@]} answered)"
     echo "$best"
 }
+
+# Waits up to 10 s until <cli function> PING answers PONG. Usage: wait_pong <unit> <cli function>
+wait_pong() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$("$2" PING 2>/dev/null)" = PONG ] && return 0
+        sleep 0.1
+    done
+    fatal "$1 does not answer: journalctl -u $1; tail /var/log/redis/$1.log"
+}
+
+# Stops and disables <unit> and puts back the config file saved before we first wrote it.
+# Usage: restore_service <unit> <config file>
+restore_service() {
+    local saved
+    saved="/var/lib/redis-ha/$(basename "$2").orig"
+    if systemctl list-unit-files -q "$1.service" >/dev/null 2>&1; then
+        systemctl stop "$1" || true
+        systemctl disable -q "$1" || true
+    fi
+    if [ -f "$saved" ]; then
+        cp -p "$saved" "$2"
+        rm -f "$saved"
+    fi
+}
