@@ -21,6 +21,8 @@ const cluster = deployCluster(cfg, pulumi.secret(cfg.sshPrivateKey), {
     sentinelAuth: pulumi.secret(cfg.sentinelAuthPassword),
     sentinel: pulumi.secret(cfg.sentinelPassword),
     app: pulumi.secret(cfg.appPassword),
+    healthCheck: cfg.healthCheckPassword === undefined ? undefined : pulumi.secret(cfg.healthCheckPassword),
+    stats: cfg.statsPassword === undefined ? undefined : pulumi.secret(cfg.statsPassword),
 });
 
 export const masterName = cluster.masterName;
@@ -29,3 +31,7 @@ export const currentMaster = cluster.currentMaster;
 export const replicas = cluster.replicas;
 export const nodes = cluster.nodes;
 export const ioredis = cluster.ioredis;
+export const write = cluster.write;
+export const read = cluster.read;
+export const proxyStats = cluster.proxyStats;
+export const vipClient = cluster.vipClient;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Removes the packages that packages.sh installed (not those that were there before). Uses
-# `apt-get remove`, not purge: Redis's data in /var/lib/redis stays.
+# `apt-get remove`, not purge: Redis's data in /var/lib/redis stays. Environment: PACKAGE_SET.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=packages
-list=/var/lib/redis-ha/installed-packages
+list=/var/lib/redis-ha/installed-packages.${PACKAGE_SET:?}
 
 main() {
     local pkgs
@@ -13,7 +13,7 @@ main() {
     mapfile -t pkgs < <(sort -u "$list")
     if [ ${#pkgs[@]} -gt 0 ]; then
         info "removing ${pkgs[*]} (data in /var/lib/redis is kept)"
-        DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "${pkgs[@]}" >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq -o DPkg::Lock::Timeout=120 "${pkgs[@]}" >/dev/null
     fi
     rm -f "$list"
     rmdir /var/lib/redis-ha 2>/dev/null || true

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the packages Redis and Sentinel need, only those that are missing (no `apt-get
-# update` when nothing is). Remembers what it installed, so that removal takes away only that.
-# Environment: PACKAGES (space-separated). Prints one JSON line.
+# Installs the packages in PACKAGES, only those that are missing (no `apt-get update` when
+# nothing is). Remembers what it installed, so that removal takes away only that.
+# Environment: PACKAGES (space-separated), PACKAGE_SET (a name for this set, so that sets
+# installed by different resources are removed separately). Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=packages
@@ -17,10 +18,10 @@ main() {
     for p in ${PACKAGES:?}; do installed "$p" || missing+=("$p"); done
     if [ ${#missing[@]} -gt 0 ]; then
         info "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        apt-get update -qq -o DPkg::Lock::Timeout=120
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]}" >/dev/null
         install -d -m 0755 "$state"
-        printf '%s\n' "${missing[@]}" >>"$state/installed-packages"
+        printf '%s\n' "${missing[@]}" >>"$state/installed-packages.${PACKAGE_SET:?}"
     else
         info "all packages present: nothing to install"
     fi

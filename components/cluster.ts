@@ -8,11 +8,13 @@ import { nodeConnection } from "./remote-command";
 import { SentinelAgreement } from "./sentinel-agreement";
 import { SentinelNode } from "./sentinel-node";
 import { ServerPrep } from "./server-prep";
+import { VipProxy } from "./vip-proxy";
 
 export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<string>, secrets: ClusterSecrets) {
     const preps = new Map<string, ServerPrep>();
+    const connections = new Map(cfg.nodes.map((n) => [n.name, nodeConnection(n, sshPrivateKey, cfg.sshTimeoutSeconds)]));
     const redis = cfg.nodes.map((node) => {
-        const connection = nodeConnection(node, sshPrivateKey, cfg.sshTimeoutSeconds);
+        const connection = connections.get(node.name)!;
         const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel });
         preps.set(node.name, prep);
         return new RedisNode(node.name, { cfg, node, connection, secrets }, { dependsOn: prep.done });
@@ -22,7 +24,7 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
         (node) =>
             new SentinelNode(
                 node.name,
-                { cfg, node, connection: nodeConnection(node, sshPrivateKey, cfg.sshTimeoutSeconds), secrets },
+                { cfg, node, connection: connections.get(node.name)!, secrets },
                 { dependsOn: redis },
             ),
     );
@@ -42,6 +44,23 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
         },
         { dependsOn: sentinels },
     );
+
+    // The proxy starts once the group agrees: its checks need the sentinels and the healthcheck user.
+    const proxy =
+        cfg.proxy.nodes.length === 0
+            ? undefined
+            : new VipProxy(
+                  "vip-proxy",
+                  {
+                      cfg,
+                      connections,
+                      after: new Map([...preps].map(([name, prep]) => [name, prep.done])),
+                      healthCheckPassword: secrets.healthCheck!,
+                      sentinelPassword: secrets.sentinel,
+                      statsPassword: secrets.stats!,
+                  },
+                  { dependsOn: [agreement] },
+              );
 
     // The master right now, as the sentinels say (after a failover it differs from the config);
     // before any sentinel runs, the one the agreement found at the last change.
@@ -67,6 +86,12 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
                 return [n.name, { privateIp: n.privateIp, facts: prep.facts, kernel: prep.kernel, packages: prep.packageVersions }];
             }),
         ),
+        /** With a proxy: the VIP that reaches the master, the one for reads, and the stats pages. */
+        write: proxy?.write,
+        read: proxy?.read,
+        proxyStats: proxy?.statsUrls,
+        /** With a proxy: spreads into `new Redis({...})` of ioredis to reach the master through the write VIP. */
+        vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app }),
         /** Spreads into `new Redis({...})` of ioredis: sentinel mode, the least-privileged `app` user. */
         ioredis: pulumi.secret({
             sentinels: sentinelEndpoints.map(({ host, port }) => ({ host, port })),

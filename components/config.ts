@@ -107,6 +107,29 @@ export const kernelSchema = z
     })
     .prefault({});
 
+export const proxySchema = z
+    .strictObject({
+        /** Nodes that run HAProxy (by name). None: no proxy. Two or more: the VIPs float between them (keepalived). */
+        nodes: z.array(nodeName).default([]),
+        /** Address that always reaches the master. */
+        writeVip: ipv4.optional(),
+        /** Address that reaches a healthy replica (or the master, see readFallbackToMaster). */
+        readVip: ipv4.optional(),
+        /** Port HAProxy listens on, on both VIPs. Default: the Redis port. */
+        port: port.optional(),
+        /** Reads go to the master when no replica is healthy. Default: true. */
+        readFallbackToMaster: z.boolean({ error: "must be true or false" }).default(true),
+        /** Port of the stats page, bound to each proxy node's private address. Default: 8404. */
+        statsPort: port.default(8404),
+        /** VRRP router id, unique on the network segment. Default: 51. */
+        virtualRouterId: count(1, 255).default(51),
+        /** Client connections HAProxy accepts at once; it needs about twice as many file descriptors. Default: 4000. */
+        maxConnections: count(100, 1_000_000).default(4000),
+        /** Milliseconds between health checks. Default: 1000. */
+        checkIntervalMs: count(100, 60000).default(1000),
+    })
+    .prefault({});
+
 const password = (key: string) =>
     z
         .string({ error: `is required: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32)"` })
@@ -116,6 +139,9 @@ const password = (key: string) =>
 /** The secret keys, each a password of its own. */
 export const PASSWORD_KEYS = ["adminPassword", "replicationPassword", "sentinelAuthPassword", "sentinelPassword", "appPassword"] as const;
 export type PasswordKey = (typeof PASSWORD_KEYS)[number];
+/** Secret keys needed only with a proxy. */
+export const PROXY_PASSWORD_KEYS = ["healthCheckPassword", "statsPassword"] as const;
+export type ProxyPasswordKey = (typeof PROXY_PASSWORD_KEYS)[number];
 
 export const stackConfigSchema = z
     .strictObject({
@@ -146,6 +172,11 @@ export const stackConfigSchema = z
         sentinelPassword: password("sentinelPassword"),
         /** Redis ACL user `app` (data commands, no admin or dangerous ones). Secret. */
         appPassword: password("appPassword"),
+        proxy: proxySchema,
+        /** Redis ACL user `healthcheck` (PING and ROLE only), for HAProxy's checks. Secret; with a proxy. */
+        healthCheckPassword: password("healthCheckPassword").optional(),
+        /** Password of the HAProxy stats page (user `admin`). Secret; with a proxy. */
+        statsPassword: password("statsPassword").optional(),
     })
     .superRefine((cfg, ctx) => {
         const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
@@ -185,11 +216,30 @@ export const stackConfigSchema = z
         if (!cfg.redis.appendonly && cfg.redis.save === "") {
             problem(["redis", "save"], 'is "" and redis.appendonly is false: a master without persistence that restarts comes back empty and wipes its replicas; keep one of them');
         }
-        const byValue = new Map<string, PasswordKey>();
-        for (const key of PASSWORD_KEYS) {
-            const other = byValue.get(cfg[key]);
+        const px = cfg.proxy;
+        if (px.nodes.length > 0) {
+            px.nodes.forEach((name, i) => {
+                if (!names.includes(name)) problem(["proxy", "nodes", i], `names no node (nodes: ${names.join(", ")}); proxies run on nodes of the cluster`);
+                if (px.nodes.indexOf(name) !== i) problem(["proxy", "nodes", i], `lists ${name} twice`);
+            });
+            const ips = new Set(cfg.nodes.map((x) => x.privateIp ?? x.host));
+            for (const key of ["writeVip", "readVip"] as const) {
+                const vip = px[key];
+                if (vip === undefined) problem(["proxy", key], `is required with proxy.nodes: a free address on the nodes' network, e.g. pulumi config set --path redis-ha:proxy.${key} 10.211.11.100`);
+                else if (ips.has(vip)) problem(["proxy", key], `is ${vip}, which a node already uses; pick a free address`);
+            }
+            if (px.writeVip !== undefined && px.writeVip === px.readVip) problem(["proxy", "readVip"], "must differ from proxy.writeVip");
+            for (const key of PROXY_PASSWORD_KEYS) {
+                if (cfg[key] === undefined) problem([key], `is required with a proxy: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32 | tr -d '/+=')"`);
+            }
+        }
+        const byValue = new Map<string, string>();
+        for (const key of [...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS]) {
+            const value = cfg[key];
+            if (value === undefined) continue;
+            const other = byValue.get(value);
             if (other) problem([key], `is the same as redis-ha:${other}; every user needs its own password`);
-            else byValue.set(cfg[key], key);
+            else byValue.set(value, key);
         }
     });
 
@@ -242,7 +292,7 @@ export function parseStackConfig(raw: Record<string, unknown>): ResolvedConfig {
     return config;
 }
 
-const STRING_KEYS = new Set<string>(["sshPrivateKey", "initialMaster", ...PASSWORD_KEYS]);
+const STRING_KEYS = new Set<string>(["sshPrivateKey", "initialMaster", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS]);
 const KNOWN_KEYS = Object.keys(stackConfigSchema.shape);
 
 /**

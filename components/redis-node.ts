@@ -7,13 +7,15 @@ import type { NodeConfig, ResolvedConfig } from "./config";
 import { ConnectionArgs, RemoteCommand, secretLines } from "./remote-command";
 import { aclRulesEnv, clusterEnv, redisSettings } from "./render";
 
-/** The passwords of the cluster, each a secret. */
+/** The passwords of the cluster, each a secret; the last two only with a proxy. */
 export interface ClusterSecrets {
     admin: pulumi.Input<string>;
     replication: pulumi.Input<string>;
     sentinelAuth: pulumi.Input<string>;
     sentinel: pulumi.Input<string>;
     app: pulumi.Input<string>;
+    healthCheck?: pulumi.Input<string>;
+    stats?: pulumi.Input<string>;
 }
 
 export interface RedisNodeArgs {
@@ -48,7 +50,7 @@ export class RedisNode extends pulumi.ComponentResource {
                 environment: {
                     ...clusterEnv(cfg, node),
                     REDIS_SETTINGS: redisSettings(cfg, node).join("\n"),
-                    ACL_RULES: aclRulesEnv(),
+                    ACL_RULES: aclRulesEnv(cfg),
                     PURGE_DATA: cfg.redis.purgeDataOnDestroy ? "yes" : "no",
                 },
                 stdin: secretLines({
@@ -57,6 +59,7 @@ export class RedisNode extends pulumi.ComponentResource {
                     sentinel: secrets.sentinelAuth,
                     app: secrets.app,
                     "sentinel-client": secrets.sentinel,
+                    ...(cfg.proxy.nodes.length > 0 && secrets.healthCheck ? { healthcheck: secrets.healthCheck } : {}),
                 }),
             },
             // A component's dependsOn does not reach its children by itself: pass it on.

@@ -16,10 +16,14 @@ export const ACL_RULES: Record<string, string> = {
     app: "~* &* +@all -@admin -@dangerous +info +role",
 };
 
+/** The user HAProxy's health checks log in as, with a proxy: PING and ROLE, nothing else. */
+export const HEALTHCHECK_RULES = "+ping +role";
+
 /** `user rules` lines for the ACL_RULES environment variable of redis-node.sh. */
-export function aclRulesEnv(): string {
-    return Object.entries(ACL_RULES)
-        .map(([user, rules]) => `${user} ${rules}`)
+export function aclRulesEnv(cfg: ResolvedConfig): string {
+    const rules = { ...ACL_RULES, ...(cfg.proxy.nodes.length > 0 ? { healthcheck: HEALTHCHECK_RULES } : {}) };
+    return Object.entries(rules)
+        .map(([user, r]) => `${user} ${r}`)
         .join("\n");
 }
 

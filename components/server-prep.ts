@@ -54,7 +54,7 @@ export class ServerPrep extends pulumi.ComponentResource {
                 connection,
                 create: script("packages.sh"),
                 delete: script("packages-remove.sh"),
-                environment: { PACKAGES: PACKAGES.join(" ") },
+                environment: { PACKAGES: PACKAGES.join(" "), PACKAGE_SET: "redis" },
             },
             { parent: this, dependsOn: [facts] },
         );

@@ -18,7 +18,7 @@ while read -r name ip; do
     i=$((i + 1))
 done < <(bash lab/lab.sh hosts)
 pulumi config set --stack "$stack" --secret redis-ha:sshPrivateKey <"$(bash lab/lab.sh key)"
-for key in adminPassword replicationPassword sentinelAuthPassword sentinelPassword appPassword; do
+for key in adminPassword replicationPassword sentinelAuthPassword sentinelPassword appPassword healthCheckPassword statsPassword; do
     if ! pulumi config get --stack "$stack" "redis-ha:$key" >/dev/null 2>&1; then
         head -c 32 /dev/urandom | base64 | tr -d '/+=' | pulumi config set --stack "$stack" --secret "redis-ha:$key"
     fi
@@ -27,4 +27,10 @@ done
 pulumi config set --stack "$stack" --path redis-ha:redis.maxmemory 64mb
 pulumi config set --stack "$stack" --path redis-ha:sentinel.downAfterMilliseconds 1000
 pulumi config set --stack "$stack" --path redis-ha:sentinel.failoverTimeout 10000
+# The VIP proxy on the first two hosts, the VIPs floating between them; .100 and .101 are free.
+subnet=$(bash lab/lab.sh hosts | awk 'NR == 1 { sub(/\.[0-9]+$/, "", $2); print $2 }')
+pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[0]' "$(bash lab/lab.sh hosts | awk 'NR == 1 { print $1 }')"
+pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[1]' "$(bash lab/lab.sh hosts | awk 'NR == 2 { print $1 }')"
+pulumi config set --stack "$stack" --path redis-ha:proxy.writeVip "$subnet.100"
+pulumi config set --stack "$stack" --path redis-ha:proxy.readVip "$subnet.101"
 echo "stack $stack targets: $(bash lab/lab.sh hosts | tr '\n' ' ')"

@@ -19,18 +19,18 @@ read_secrets() {
 }
 secret() { [ -n "${secrets[$1]:-}" ] || fatal "no '$1' secret on stdin"; printf '%s' "${secrets[$1]}"; }
 
-# Writes stdin to <file> (owner redis, mode 0640) only when the content differs. Prints
-# "changed" when it wrote. The temporary file is created 0600, so secrets never sit in a
-# world-readable file, not even for a moment.
+# Writes stdin to <file> only when the content differs, with <owner> (default redis:redis) and
+# <mode> (default 0640). Prints "changed" when it wrote. The temporary file is created 0600,
+# so secrets never sit in a world-readable file, not even for a moment.
 install_if_changed() {
-    local file=$1 tmp
+    local file=$1 owner=${2:-redis:redis} mode=${3:-0640} tmp
     tmp=$(mktemp "$(dirname "$file")/.redis-ha.XXXXXX")
     cat >"$tmp"
     if cmp -s "$tmp" "$file"; then
         rm -f "$tmp"
         return 0
     fi
-    chown redis:redis "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" "$file"
+    chown "$owner" "$tmp" && chmod "$mode" "$tmp" && mv -f "$tmp" "$file"
     echo changed
 }
 

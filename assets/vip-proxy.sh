@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Sets up one proxy node: HAProxy on the write and read VIPs, and the VIPs themselves, either
+# floating between several proxy nodes (keepalived, unicast VRRP) or, with a single proxy node,
+# as secondary addresses that a oneshot unit adds at every boot. Idempotent: each file is
+# rewritten only when it changed, HAProxy then reloads (established connections stay) and
+# keepalived reloads. Runs after lib/common.sh (prepended).
+#
+# stdin: the complete haproxy.cfg (it holds passwords).
+# Environment: SELF_IP, VIPS ("write-ip read-ip"), PROXY_PORT, KEEPALIVED_CONF (empty with one
+#   proxy node, `@IFACE@` standing for the interface). Prints one JSON line.
+set -euo pipefail
+# shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
+log_tag='vip-proxy'
+state=/var/lib/redis-ha
+haproxy_cfg=/etc/haproxy/haproxy.cfg
+keepalived_cfg=/etc/keepalived/keepalived.conf
+vip_unit=/etc/systemd/system/redis-ha-vips.service
+sysctl_file=/etc/sysctl.d/61-redis-ha-proxy.conf
+haproxy_state=unchanged
+vip_mode=keepalived
+
+interface_of() { ip -o -4 addr show | awk -v ip="$1" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }'; }
+
+# HAProxy binds the VIPs even on a node that does not hold them (yet).
+allow_nonlocal_bind() {
+    printf '# Managed by redis-ha (Pulumi): HAProxy binds VIPs this node may not hold.\nnet.ipv4.ip_nonlocal_bind = 1\n' >"$sysctl_file"
+    sysctl -q -w net.ipv4.ip_nonlocal_bind=1 >/dev/null
+}
+
+# The new workers start from the servers' last known states (see server-state-file).
+save_server_state() {
+    [ -S /run/haproxy/admin.sock ] || return 0
+    local new=/var/lib/haproxy/server-state.new
+    if echo "show servers state" | socat stdio unix-connect:/run/haproxy/admin.sock >"$new" 2>/dev/null; then
+        mv -f "$new" /var/lib/haproxy/server-state
+    else
+        rm -f "$new"
+    fi
+}
+
+write_haproxy() {
+    local tmp out
+    tmp=$(mktemp /etc/haproxy/.redis-ha.XXXXXX)
+    cat >"$tmp"
+    if cmp -s "$tmp" "$haproxy_cfg" && systemctl is-active -q haproxy; then
+        rm -f "$tmp"
+        return 0
+    fi
+    if ! out=$(haproxy -c -q -f "$tmp" 2>&1); then
+        rm -f "$tmp"
+        fatal "the new haproxy.cfg is not valid, HAProxy keeps the old one: $out"
+    fi
+    install -d -m 0755 "$state"
+    [ -f "$state/haproxy.cfg.orig" ] || cp -p "$haproxy_cfg" "$state/haproxy.cfg.orig"
+    chown root:haproxy "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" "$haproxy_cfg"
+    systemctl enable -q haproxy
+    if systemctl is-active -q haproxy; then
+        save_server_state
+        systemctl reload haproxy # new workers; the old ones finish their connections
+        haproxy_state=reloaded
+    else
+        systemctl start haproxy
+        haproxy_state=started
+    fi
+}
+
+# A reload that HAProxy refuses at runtime (after `haproxy -c` passed) still "succeeds" for
+# systemd, with the old configuration left running: check that the VIPs are really served.
+verify_listening() {
+    local vip i
+    for vip in $VIPS; do
+        for ((i = 0; i < 50; i++)); do
+            ss -Hltn "sport = :$PROXY_PORT" | grep -q " $vip:$PROXY_PORT " && continue 2
+            sleep 0.1
+        done
+        fatal "HAProxy does not listen on $vip:$PROXY_PORT after loading the new configuration: $(journalctl -u haproxy -n 5 --no-pager -o cat | tr '\n' ' ')"
+    done
+}
+
+floating_vips() { # keepalived moves the VIPs; no static ones
+    local iface=$1
+    if [ -f "$vip_unit" ]; then
+        systemctl disable -q --now redis-ha-vips.service || true
+        rm -f "$vip_unit"
+        systemctl daemon-reload
+    fi
+    [ -f "$state/keepalived.conf.orig" ] || [ ! -f "$keepalived_cfg" ] || cp -p "$keepalived_cfg" "$state/keepalived.conf.orig"
+    if printf '%s\n' "${KEEPALIVED_CONF//@IFACE@/$iface}" | install_if_changed "$keepalived_cfg" root:root 0644 | grep -q changed ||
+        ! systemctl is-active -q keepalived; then
+        systemctl enable -q keepalived
+        systemctl restart keepalived
+        info "keepalived (re)started"
+    fi
+}
+
+static_vips() { # one proxy node: the VIPs are plain secondary addresses, added at every boot
+    local iface=$1 vip cmds=""
+    vip_mode=static
+    if systemctl is-enabled -q keepalived 2>/dev/null && [ -f "$state/keepalived.conf.orig" ]; then
+        systemctl disable -q --now keepalived || true
+    fi
+    for vip in $VIPS; do cmds+="ip addr replace $vip/32 dev $iface; arping -q -U -c 1 -I $iface $vip || true; "; done
+    cat >"$vip_unit.new" <<UNIT
+# Managed by redis-ha (Pulumi): the Redis VIPs on this node.
+[Unit]
+Description=Redis write and read VIPs ($VIPS)
+After=network-online.target
+Wants=network-online.target
+Before=haproxy.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c '$cmds'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    if cmp -s "$vip_unit.new" "$vip_unit"; then rm -f "$vip_unit.new"; else mv -f "$vip_unit.new" "$vip_unit"; fi
+    systemctl daemon-reload
+    systemctl enable -q redis-ha-vips.service
+    systemctl restart redis-ha-vips.service
+}
+
+main() {
+    local iface vip held=""
+    : "${PROXY_PORT:?}"
+    require_root
+    command -v haproxy >/dev/null || fatal "haproxy is not installed"
+    iface=$(interface_of "${SELF_IP:?}")
+    [ -n "$iface" ] || fatal "no interface holds $SELF_IP (privateIp)"
+    allow_nonlocal_bind
+    if [ -n "${KEEPALIVED_CONF:-}" ]; then floating_vips "$iface"; else static_vips "$iface"; fi
+    write_haproxy
+    verify_listening
+    for vip in ${VIPS:?}; do ip -o -4 addr show dev "$iface" | grep -q " $vip/" && held+="${held:+,}\"$vip\""; done
+    printf '{"interface":"%s","vipMode":"%s","haproxy":"%s","holds":[%s]}\n' "$iface" "$vip_mode" "$haproxy_state" "$held"
+}
+
+main "$@"

@@ -1,0 +1,177 @@
+// Pure renderers for the VIP proxy: haproxy.cfg (holds passwords: the caller keeps the result
+// secret) and keepalived.conf (no secrets; `@IFACE@` is filled in on the host).
+import type { NodeConfig, ResolvedConfig } from "./config";
+
+export interface ProxySecrets {
+    healthCheck: string;
+    sentinel: string;
+    stats: string;
+}
+
+/** Port the proxy listens on, on both VIPs. */
+export function proxyPort(cfg: ResolvedConfig): number {
+    return cfg.proxy.port ?? cfg.redis.port;
+}
+
+// In haproxy.cfg, single quotes pass regular expressions through untouched; in double quotes
+// \r\n become CR LF, as the Redis protocol wants.
+
+/** Backend names are derived from node names, which are [a-z0-9-]. */
+const id = (name: string) => name.replace(/-/g, "_");
+
+/**
+ * haproxy.cfg for one proxy node. A node receives writes only if it answers ROLE as master
+ * (checked as the `healthcheck` user) AND a majority of sentinels name it as master; sessions on
+ * a node that stops passing are cut at once, so clients reconnect to the new master. Reads go to
+ * replicas whose link to the master is up, else (if configured) to the master.
+ */
+export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secrets: ProxySecrets): string {
+    const px = cfg.proxy;
+    const majority = Math.floor(cfg.nodes.length / 2) + 1;
+    const lines: string[] = [];
+    const add = (...l: string[]) => lines.push(...l);
+
+    add(
+        "# Managed by redis-ha (Pulumi): rewritten on change, then HAProxy reloads without dropping connections.",
+        "global",
+        "    log /dev/log local0",
+        "    stats socket /run/haproxy/admin.sock mode 660 level admin",
+        "    stats timeout 30s",
+        // Servers start UP after a reload unless their last known state is loaded: without it a
+        // replica listed first could take writes until its check fails. vip-proxy.sh saves it.
+        "    server-state-file /var/lib/haproxy/server-state",
+        "    user haproxy",
+        "    group haproxy",
+        `    maxconn ${px.maxConnections}`,
+        "",
+        "defaults",
+        "    log global",
+        "    load-server-state-from-file global",
+        "    mode tcp",
+        "    option dontlognull",
+        "    option clitcpka",
+        "    option srvtcpka",
+        "    timeout connect 2s",
+        "    timeout client 1h",
+        "    timeout server 1h",
+        "    timeout check 2s",
+        `    default-server inter ${px.checkIntervalMs} fall 2 rise 2 on-marked-down shutdown-sessions`,
+        "",
+    );
+
+    for (const n of cfg.nodes) {
+        add(
+            `# ${n.name} is master for the sentinels that name it (one check per sentinel).`,
+            `backend sentinels_name_${id(n.name)}`,
+            "    option tcp-check",
+            "    tcp-check connect",
+            `    tcp-check send "AUTH ${secrets.sentinel}\\r\\n"`,
+            "    tcp-check expect string +OK",
+            `    tcp-check send "SENTINEL get-master-addr-by-name ${cfg.sentinel.masterName}\\r\\n"`,
+            // The whole address as a RESP bulk string: 10.0.0.1 must not match 10.0.0.12.
+            `    tcp-check expect rstring '\\$[0-9]+\\r\\n${n.privateIp.replace(/\./g, "\\.")}\\r\\n'`,
+            `    tcp-check send "QUIT\\r\\n"`,
+            ...cfg.nodes.map((s) => `    server sentinel_${id(s.name)} ${s.privateIp}:${cfg.sentinel.port} check`),
+            "",
+            `# ${n.name} itself says it is master.`,
+            `backend redis_master_${id(n.name)}`,
+            "    option tcp-check",
+            "    tcp-check connect",
+            `    tcp-check send "AUTH healthcheck ${secrets.healthCheck}\\r\\n"`,
+            "    tcp-check expect string +OK",
+            `    tcp-check send "ROLE\\r\\n"`,
+            "    tcp-check expect rstring '^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n'",
+            `    tcp-check send "QUIT\\r\\n"`,
+            `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`,
+            "",
+        );
+    }
+
+    add(
+        "# Replicas whose link to the master is up (ROLE says connected).",
+        "backend redis_replicas",
+        "    balance leastconn",
+        "    option tcp-check",
+        "    tcp-check connect",
+        `    tcp-check send "AUTH healthcheck ${secrets.healthCheck}\\r\\n"`,
+        "    tcp-check expect string +OK",
+        `    tcp-check send "ROLE\\r\\n"`,
+        "    tcp-check expect string connected",
+        `    tcp-check send "QUIT\\r\\n"`,
+        ...cfg.nodes.map((n) => `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`),
+        "",
+        "# No node qualifies: connections are closed at once.",
+        "backend redis_none",
+        "",
+    );
+
+    const toMaster = cfg.nodes.map(
+        (n) =>
+            `    use_backend redis_master_${id(n.name)} if { srv_is_up(redis_master_${id(n.name)}/${id(n.name)}) } { nbsrv(sentinels_name_${id(n.name)}) ge ${majority} }`,
+    );
+    add("frontend redis_write", `    bind ${px.writeVip}:${proxyPort(cfg)}`, ...toMaster, "    default_backend redis_none", "");
+    add(
+        "frontend redis_read",
+        `    bind ${px.readVip}:${proxyPort(cfg)}`,
+        "    use_backend redis_replicas if { nbsrv(redis_replicas) gt 0 }",
+        ...(px.readFallbackToMaster ? toMaster : []),
+        "    default_backend redis_none",
+        "",
+    );
+    add(
+        "listen stats",
+        `    bind ${self.privateIp}:${px.statsPort}`,
+        "    mode http",
+        "    stats enable",
+        "    stats uri /",
+        "    stats refresh 5s",
+        `    stats auth admin:${secrets.stats}`,
+        "",
+    );
+    return lines.join("\n");
+}
+
+/**
+ * keepalived.conf for one of several proxy nodes: one VRRP instance holding both VIPs, unicast
+ * to the other proxies, following HAProxy's health, without preemption (no flapping back).
+ */
+export function renderKeepalivedConfig(cfg: ResolvedConfig, self: NodeConfig, index: number): string {
+    const px = cfg.proxy;
+    const peers = cfg.nodes.filter((n) => px.nodes.includes(n.name) && n.name !== self.name);
+    return [
+        "# Managed by redis-ha (Pulumi).",
+        "global_defs {",
+        `    router_id redis_ha_${id(self.name)}`,
+        "    script_user root",
+        "    enable_script_security",
+        "}",
+        "",
+        "vrrp_script haproxy_alive {",
+        '    script "/usr/bin/systemctl is-active --quiet haproxy"',
+        "    interval 1",
+        "    fall 2",
+        "    rise 2",
+        "}",
+        "",
+        "vrrp_instance redis_vips {",
+        "    state BACKUP",
+        "    nopreempt",
+        "    interface @IFACE@",
+        `    virtual_router_id ${px.virtualRouterId}`,
+        `    priority ${Math.max(1, 150 - 10 * index)}`,
+        "    advert_int 1",
+        `    unicast_src_ip ${self.privateIp}`,
+        "    unicast_peer {",
+        ...peers.map((p) => `        ${p.privateIp}`),
+        "    }",
+        "    virtual_ipaddress {",
+        `        ${px.writeVip}/32 dev @IFACE@`,
+        `        ${px.readVip}/32 dev @IFACE@`,
+        "    }",
+        "    track_script {",
+        "        haproxy_alive",
+        "    }",
+        "}",
+        "",
+    ].join("\n");
+}

@@ -1,0 +1,82 @@
+// VipProxy: HAProxy on the write and read VIPs, on one or more nodes. With several proxy nodes
+// keepalived floats the VIPs between them; with one, they are static secondary addresses (and
+// that node is a single point of failure: see README). See assets/vip-proxy.sh and
+// components/proxy-config.ts for what the proxy checks.
+import * as pulumi from "@pulumi/pulumi";
+import { script } from "./assets";
+import type { ResolvedConfig } from "./config";
+import { proxyPort, renderHaproxyConfig, renderKeepalivedConfig } from "./proxy-config";
+import { ConnectionArgs, RemoteCommand } from "./remote-command";
+
+/** socat talks to HAProxy's admin socket (saving server states before a reload). */
+export const PROXY_PACKAGES = ["haproxy", "keepalived", "iputils-arping", "socat"];
+
+export interface VipProxyArgs {
+    cfg: ResolvedConfig;
+    /** How to reach each proxy node, by name. */
+    connections: Map<string, ConnectionArgs>;
+    /** What must be done on each proxy node first (its other package installs, at least). */
+    after: Map<string, pulumi.Resource[]>;
+    healthCheckPassword: pulumi.Input<string>;
+    sentinelPassword: pulumi.Input<string>;
+    statsPassword: pulumi.Input<string>;
+}
+
+export interface Endpoint {
+    host: string;
+    port: number;
+}
+
+export class VipProxy extends pulumi.ComponentResource {
+    readonly write: Endpoint;
+    readonly read: Endpoint;
+    /** The stats page of each proxy node (user `admin`, the stats password). */
+    readonly statsUrls: string[];
+    readonly commands: RemoteCommand[];
+
+    constructor(name: string, args: VipProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-ha:index:VipProxy", name, {}, opts);
+        const { cfg } = args;
+        const px = cfg.proxy;
+        const port = proxyPort(cfg);
+        this.write = { host: px.writeVip!, port };
+        this.read = { host: px.readVip!, port };
+        const proxyNodes = px.nodes.map((n) => cfg.nodes.find((x) => x.name === n)!);
+        this.statsUrls = proxyNodes.map((n) => `http://${n.privateIp}:${px.statsPort}/`);
+
+        this.commands = proxyNodes.map((node, index) => {
+            const connection = args.connections.get(node.name)!;
+            const after = [...(args.after.get(node.name) ?? []), ...((opts?.dependsOn as pulumi.Resource[] | undefined) ?? [])];
+            const packages = new RemoteCommand(
+                `${node.name}-proxy-packages`,
+                {
+                    connection,
+                    create: script("packages.sh"),
+                    delete: script("packages-remove.sh"),
+                    environment: { PACKAGES: PROXY_PACKAGES.join(" "), PACKAGE_SET: "proxy" },
+                },
+                { parent: this, dependsOn: after },
+            );
+            const haproxyCfg = pulumi
+                .all([args.healthCheckPassword, args.sentinelPassword, args.statsPassword])
+                .apply(([healthCheck, sentinel, stats]) => renderHaproxyConfig(cfg, node, { healthCheck, sentinel, stats }));
+            return new RemoteCommand(
+                `${node.name}-vip-proxy`,
+                {
+                    connection,
+                    create: script("vip-proxy.sh"),
+                    delete: script("vip-proxy-remove.sh"),
+                    environment: {
+                        SELF_IP: node.privateIp,
+                        VIPS: `${px.writeVip} ${px.readVip}`,
+                        PROXY_PORT: String(port),
+                        KEEPALIVED_CONF: proxyNodes.length > 1 ? renderKeepalivedConfig(cfg, node, index) : "",
+                    },
+                    stdin: pulumi.secret(haproxyCfg),
+                },
+                { parent: this, dependsOn: [packages, ...after] },
+            );
+        });
+        this.registerOutputs({ write: this.write, read: this.read, statsUrls: this.statsUrls });
+    }
+}
