@@ -56,6 +56,7 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
                       connections,
                       after: new Map([...preps].map(([name, prep]) => [name, prep.done])),
                       healthCheckPassword: secrets.healthCheck!,
+                      appPassword: secrets.app,
                       sentinelPassword: secrets.sentinel,
                       statsPassword: secrets.stats!,
                   },

@@ -54,22 +54,29 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "    timeout connect 2s",
         "    timeout client 1h",
         "    timeout server 1h",
-        "    timeout check 2s",
+        // A reply that does not match must fail the check at once, not when the check times
+        // out: every expect below either waits for the whole reply first or is conclusive
+        // (min-recv 0), and timeout check is short.
+        `    timeout check ${Math.max(200, Math.floor(px.checkIntervalMs / 2))}ms`,
         `    default-server inter ${px.checkIntervalMs} fall 2 rise 2 on-marked-down shutdown-sessions`,
         "",
     );
 
     for (const n of cfg.nodes) {
         add(
-            `# ${n.name} is master for the sentinels that name it (one check per sentinel).`,
+            `# ${n.name} is master for the sentinels that name it (one check per sentinel). One failed`,
+            "# check takes a sentinel's vote away: the guard errs towards not routing.",
             `backend sentinels_name_${id(n.name)}`,
+            "    default-server fall 1 rise 2",
             "    option tcp-check",
             "    tcp-check connect",
             `    tcp-check send "AUTH ${secrets.sentinel}\\r\\n"`,
             "    tcp-check expect string +OK",
             `    tcp-check send "SENTINEL get-master-addr-by-name ${cfg.sentinel.masterName}\\r\\n"`,
-            // The whole address as a RESP bulk string: 10.0.0.1 must not match 10.0.0.12.
-            `    tcp-check expect rstring '\\$[0-9]+\\r\\n${n.privateIp.replace(/\./g, "\\.")}\\r\\n'`,
+            // First the whole reply (any address), then, conclusively, the address as a RESP bulk
+            // string: 10.0.0.1 must not match 10.0.0.12.
+            "    tcp-check expect rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n[0-9.]+\\r\\n\\$[0-9]+\\r\\n[0-9]+\\r\\n'",
+            `    tcp-check expect min-recv 0 rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n${n.privateIp.replace(/\./g, "\\.")}\\r\\n'`,
             `    tcp-check send "QUIT\\r\\n"`,
             ...cfg.nodes.map((s) => `    server sentinel_${id(s.name)} ${s.privateIp}:${cfg.sentinel.port} check`),
             "",
@@ -80,7 +87,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
             `    tcp-check send "AUTH healthcheck ${secrets.healthCheck}\\r\\n"`,
             "    tcp-check expect string +OK",
             `    tcp-check send "ROLE\\r\\n"`,
-            "    tcp-check expect rstring '^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n'",
+            "    tcp-check expect min-recv 0 rstring '^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n'",
             `    tcp-check send "QUIT\\r\\n"`,
             `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`,
             "",
@@ -96,7 +103,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         `    tcp-check send "AUTH healthcheck ${secrets.healthCheck}\\r\\n"`,
         "    tcp-check expect string +OK",
         `    tcp-check send "ROLE\\r\\n"`,
-        "    tcp-check expect string connected",
+        "    tcp-check expect min-recv 0 rstring '(?s)^\\*5\\r\\n\\$5\\r\\nslave\\r\\n.*\\r\\nconnected\\r\\n'",
         `    tcp-check send "QUIT\\r\\n"`,
         ...cfg.nodes.map((n) => `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`),
         "",

@@ -9,6 +9,7 @@
 // a node's command ran again (their run ids are inputs), never during preview. Passwords are
 // inputs only, kept out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
+import { engineLog } from "./provider-log";
 
 export interface Endpoint {
     name: string;
@@ -58,26 +59,7 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<{ master:
     const deadline = started + inputs.timeoutSeconds * 1000;
     const expected = inputs.sentinels.length - 1;
 
-    // Progress goes to the engine's log (the provider process gets the engine's address as its
-    // first argument); without an engine, to stderr.
-    let engine: any;
-    const progress = (message: string) => {
-        try {
-            if (engine === undefined) {
-                const grpc = require("@grpc/grpc-js");
-                const rpc = require("@pulumi/pulumi/proto/engine_grpc_pb.js");
-                engine = process.argv[2] ? new rpc.EngineClient(process.argv[2], grpc.credentials.createInsecure()) : null;
-            }
-            if (!engine) throw new Error("no engine");
-            const pb = require("@pulumi/pulumi/proto/engine_pb.js");
-            const req = new pb.LogRequest();
-            req.setSeverity(pb.LogSeverity.INFO);
-            req.setMessage(`sentinel agreement: ${message}`);
-            engine.log(req, () => undefined);
-        } catch {
-            process.stderr.write(`sentinel agreement: ${message}\n`);
-        }
-    };
+    const progress = engineLog("sentinel agreement");
 
     const connect = (e: Endpoint, opts: Record<string, unknown>) => {
         const client = new Redis({

@@ -7,6 +7,7 @@ import { script } from "./assets";
 import type { ResolvedConfig } from "./config";
 import { proxyPort, renderHaproxyConfig, renderKeepalivedConfig } from "./proxy-config";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
+import { VipCheck } from "./vip-check";
 
 /** socat talks to HAProxy's admin socket (saving server states before a reload). */
 export const PROXY_PACKAGES = ["haproxy", "keepalived", "iputils-arping", "socat"];
@@ -18,6 +19,8 @@ export interface VipProxyArgs {
     /** What must be done on each proxy node first (its other package installs, at least). */
     after: Map<string, pulumi.Resource[]>;
     healthCheckPassword: pulumi.Input<string>;
+    /** Password of the ACL user `app`, to check that the VIPs are served. */
+    appPassword: pulumi.Input<string>;
     sentinelPassword: pulumi.Input<string>;
     statsPassword: pulumi.Input<string>;
 }
@@ -77,6 +80,12 @@ export class VipProxy extends pulumi.ComponentResource {
                 { parent: this, dependsOn: [packages, ...after] },
             );
         });
+        // `pulumi up` ends when the VIPs are served, not when the last file was written.
+        new VipCheck(
+            `${name}-check`,
+            { write: this.write, read: this.read, appPassword: args.appPassword, timeoutSeconds: 120, revisions: this.commands.map((c) => c.runId) },
+            { parent: this, dependsOn: this.commands },
+        );
         this.registerOutputs({ write: this.write, read: this.read, statsUrls: this.statsUrls });
     }
 }

@@ -6,46 +6,19 @@ import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { script } from "../../components/assets";
+import { labKey, onHost, type LabHost } from "../../lab/hosts";
 import { PASSWORD_KEYS, PasswordKey } from "../../components/config";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
-const LAB = path.join(ROOT, "lab", "lab.sh");
-
-export interface LabHost {
-    name: string;
-    ip: string;
-}
-
-export function labHosts(): LabHost[] {
-    return execFileSync("bash", [LAB, "hosts"], { encoding: "utf8" })
-        .trim()
-        .split("\n")
-        .map((l) => {
-            const [name, ip] = l.split(/\s+/);
-            return { name, ip };
-        });
-}
-
-/** Runs a shell command on a lab host as root and returns its stdout. */
-export function onHost(host: string, command: string): string {
-    return execFileSync("bash", [LAB, "ssh", host, command], { encoding: "utf8" });
-}
+export { lab, labHosts, labKey, onHost } from "../../lab/hosts";
+export type { LabHost } from "../../lab/hosts";
 
 /** Runs assets/<name> (with lib/common.sh) on a lab host as root; returns stdout, or throws with stderr. */
 export function runAsset(host: string, name: string, env: Record<string, string>, stdin = ""): string {
     const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join("");
     const dir = `/root/asset-test`;
-    execFileSync("bash", [LAB, "ssh", host, `mkdir -p ${dir} && cat > ${dir}/script`], { input: exports + script(name) });
-    return execFileSync("bash", [LAB, "ssh", host, `bash ${dir}/script; rc=$?; rm -rf ${dir}; exit $rc`], { input: stdin, encoding: "utf8" });
-}
-
-/** Runs a lab verb (poweroff, start, cut, restore …). */
-export function lab(...args: string[]): string {
-    return execFileSync("bash", [LAB, ...args], { encoding: "utf8" });
-}
-
-export function labKey(): string {
-    return fs.readFileSync(execFileSync("bash", [LAB, "key"], { encoding: "utf8" }).trim(), "utf8");
+    onHost(host, `mkdir -p ${dir} && cat > ${dir}/script`, exports + script(name));
+    return onHost(host, `bash ${dir}/script; rc=$?; rm -rf ${dir}; exit $rc`, stdin);
 }
 
 /** A stack of this project on the lab, created fresh (an old one of the same name is removed). */

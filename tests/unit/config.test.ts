@@ -133,3 +133,46 @@ describe("stack config", () => {
         assert.strictEqual(ok.sshTimeoutSeconds, 5);
     });
 });
+
+describe("stack config: the VIP proxy", () => {
+    const withProxy = (proxy: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+        nodes: [
+            { name: "a", host: "10.1.0.1" },
+            { name: "b", host: "10.1.0.2" },
+            { name: "c", host: "10.1.0.3" },
+        ],
+        sshPrivateKey: KEY,
+        redis: { maxmemory: "1gb" },
+        adminPassword: "admin-0123456789abcdef",
+        replicationPassword: "replication-0123456789",
+        sentinelAuthPassword: "sentinel-auth-0123456789",
+        sentinelPassword: "sentinel-0123456789abcdef",
+        appPassword: "app-0123456789abcdef",
+        healthCheckPassword: "health-0123456789abcdef",
+        statsPassword: "stats-0123456789abcdef",
+        proxy,
+        ...extra,
+    });
+
+    it("accepts two proxy nodes with free VIPs and fills in defaults", () => {
+        const cfg = parseStackConfig(withProxy({ nodes: ["a", "b"], writeVip: "10.1.0.100", readVip: "10.1.0.101" }));
+        assert.deepStrictEqual(
+            [cfg.proxy.statsPort, cfg.proxy.virtualRouterId, cfg.proxy.readFallbackToMaster, cfg.proxy.checkIntervalMs, cfg.proxy.maxConnections],
+            [8404, 51, true, 1000, 4000],
+        );
+    });
+
+    const cases: [string, Record<string, unknown>, Record<string, unknown>, RegExp][] = [
+        ["an unknown proxy node", { nodes: ["z"], writeVip: "10.1.0.100", readVip: "10.1.0.101" }, {}, /^redis-ha:proxy\.nodes\[0\] names no node/],
+        ["a missing VIP", { nodes: ["a"], writeVip: "10.1.0.100" }, {}, /^redis-ha:proxy\.readVip is required with proxy\.nodes/],
+        ["a VIP a node uses", { nodes: ["a"], writeVip: "10.1.0.2", readVip: "10.1.0.101" }, {}, /^redis-ha:proxy\.writeVip is 10\.1\.0\.2, which a node already uses/],
+        ["the same VIP twice", { nodes: ["a"], writeVip: "10.1.0.100", readVip: "10.1.0.100" }, {}, /^redis-ha:proxy\.readVip must differ from proxy\.writeVip/],
+        ["no stats password", { nodes: ["a"], writeVip: "10.1.0.100", readVip: "10.1.0.101" }, { statsPassword: undefined }, /^redis-ha:statsPassword is required with a proxy/],
+        ["a reused password", { nodes: ["a"], writeVip: "10.1.0.100", readVip: "10.1.0.101" }, { healthCheckPassword: "app-0123456789abcdef" }, /^redis-ha:healthCheckPassword is the same as redis-ha:appPassword/],
+    ];
+    for (const [what, proxy, extra, expected] of cases) {
+        it(`rejects ${what}`, () => {
+            assert.throws(() => parseStackConfig(withProxy(proxy, extra)), (e: ConfigError) => e.problems.some((p) => expected.test(p)) || assert.fail(e.problems.join("\n")));
+        });
+    }
+});

@@ -1,0 +1,24 @@
+// Progress lines from inside a dynamic provider. The provider process gets the engine's address
+// as its first argument, but the SDK does not connect its log there, so this talks to the
+// engine's Log RPC itself; without an engine (tests), lines go to stderr. Self-contained: it is
+// serialized into the providers that capture it.
+export function engineLog(prefix: string): (message: string) => void {
+    let engine: any;
+    return (message: string) => {
+        try {
+            if (engine === undefined) {
+                const grpc = require("@grpc/grpc-js");
+                const rpc = require("@pulumi/pulumi/proto/engine_grpc_pb.js");
+                engine = process.argv[2] ? new rpc.EngineClient(process.argv[2], grpc.credentials.createInsecure()) : null;
+            }
+            if (!engine) throw new Error("no engine");
+            const pb = require("@pulumi/pulumi/proto/engine_pb.js");
+            const req = new pb.LogRequest();
+            req.setSeverity(pb.LogSeverity.INFO);
+            req.setMessage(`${prefix}: ${message}`);
+            engine.log(req, () => undefined);
+        } catch {
+            process.stderr.write(`${prefix}: ${message}\n`);
+        }
+    };
+}

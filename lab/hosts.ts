@@ -1,0 +1,36 @@
+// The lab seen from TypeScript (tests, the failover drill): its hosts, SSH into them, and the
+// chaos verbs of lab/lab.sh.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+const LAB = path.join(__dirname, "lab.sh");
+
+export interface LabHost {
+    name: string;
+    ip: string;
+}
+
+export function labHosts(): LabHost[] {
+    return execFileSync("bash", [LAB, "hosts"], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .map((l) => {
+            const [name, ip] = l.split(/\s+/);
+            return { name, ip };
+        });
+}
+
+/** Runs a shell command on a lab host as root and returns its stdout. */
+export function onHost(host: string, command: string, input?: string): string {
+    return execFileSync("bash", [LAB, "ssh", host, command], { encoding: "utf8", input });
+}
+
+/** Runs a lab verb (poweroff, start, cut, restore …). */
+export function lab(...args: string[]): string {
+    return execFileSync("bash", [LAB, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+}
+
+export function labKey(): string {
+    return fs.readFileSync(execFileSync("bash", [LAB, "key"], { encoding: "utf8" }).trim(), "utf8");
+}

@@ -1,0 +1,24 @@
+// `npm run drill`: the failover drill on the lab stack, then the VIP benchmark. Prints tables.
+//   ts-node scripts/drill/cli.ts [stack] [mode …]
+import { benchVip } from "./bench";
+import { formatTable, Mode, MODES, runDrill } from "./drill";
+import { drillTarget } from "./stack";
+
+async function main() {
+    const [stack = "lab", ...modes] = process.argv.slice(2);
+    const target = drillTarget(stack);
+    const chosen = (modes.length > 0 ? modes : MODES) as Mode[];
+    const results = await runDrill(target, chosen, { log: (l) => console.log(`[drill] ${l}`) });
+    console.log(`\nFailover drill (stack ${stack}):\n${formatTable(results)}\n`);
+
+    const master = results.at(-1)?.newMaster;
+    const host = target.hosts.find((h) => h.name === master) ?? target.hosts[0];
+    const bench = benchVip({ host: host.ip, port: 6379 }, target.write, target.appPassword);
+    console.log("redis-benchmark (-c 20, requests/s, medians of 3 interleaved rounds):");
+    for (const b of bench) console.log(`  ${b.test.padEnd(4)} direct ${b.direct.toFixed(0).padStart(7)}  via write VIP ${b.vip.toFixed(0).padStart(7)}  ratio ${b.ratio}`);
+}
+
+main().catch((e) => {
+    console.error(`drill failed: ${(e as Error).message}`);
+    process.exit(1);
+});

@@ -1,0 +1,172 @@
+// The failover drill: a writer through sentinel-aware ioredis and one through the write VIP
+// keep writing while the master is taken down in one way after another. For each way and path:
+// the longest time without a successful write, writes attempted / acknowledged / failed, and
+// acknowledged writes missing afterwards (lost), plus the new master.
+import Redis, { RedisOptions } from "ioredis";
+import { AgreementInputs, awaitAgreement } from "../../components/sentinel-agreement";
+import { lab, LabHost, onHost } from "../../lab/hosts";
+
+export type Mode = "crash" | "stop" | "poweroff" | "netcut";
+export const MODES: Mode[] = ["crash", "stop", "poweroff", "netcut"];
+
+/** How each mode takes the master down, and brings it back. */
+const DISRUPT: Record<Mode, { down: (h: LabHost) => void; back: (h: LabHost) => void; what: string }> = {
+    crash: { what: "SIGKILL of redis-server (systemd restarts it)", down: (h) => onHost(h.name, "kill -KILL $(systemctl show -p MainPID --value redis-server)"), back: () => undefined },
+    stop: { what: "systemctl stop redis-server", down: (h) => onHost(h.name, "systemctl stop redis-server"), back: (h) => onHost(h.name, "systemctl start redis-server") },
+    poweroff: { what: "the master's host powered off", down: (h) => lab("poweroff", h.name, "--hard"), back: (h) => lab("start", h.name) },
+    netcut: { what: "the master's host network cut", down: (h) => lab("cut", h.name), back: (h) => lab("restore", h.name) },
+};
+
+export interface DrillTarget {
+    hosts: LabHost[];
+    /** The stack output `ioredis` (sentinel mode). */
+    sentinelClient: RedisOptions;
+    /** The stack output `vipClient` (the write VIP). */
+    vipClient: RedisOptions;
+    masterName: string;
+    sentinelPassword: string;
+    adminPassword: string;
+}
+
+export interface PathResult {
+    path: "sentinel" | "vip";
+    outageSeconds: number;
+    attempted: number;
+    acknowledged: number;
+    failed: number;
+    lost: number;
+}
+
+export interface ModeResult {
+    mode: Mode;
+    oldMaster: string;
+    newMaster: string;
+    paths: PathResult[];
+}
+
+export interface DrillOptions {
+    /** Seconds of writing after the master goes down. Default 15. */
+    windowSeconds?: number;
+    /** Milliseconds between writes on each path. Default 20. */
+    intervalMs?: number;
+    log?: (line: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One writer: SET drill:<mode>:<path>:<n> n, every intervalMs, until stopped. */
+function writer(path: PathResult["path"], client: Redis, mode: Mode, intervalMs: number) {
+    const acked: number[] = [];
+    const okTimes: number[] = [];
+    let attempted = 0;
+    let failed = 0;
+    let running = true;
+    const done = (async () => {
+        for (let n = 1; running; n++) {
+            attempted++;
+            try {
+                await client.set(`drill:${mode}:${path}:${n}`, String(n));
+                acked.push(n);
+                okTimes.push(Date.now());
+            } catch (e) {
+                failed++;
+                // A command that timed out may sit on a dead connection (a cut network sends no
+                // reset): drop it, so that the client connects again.
+                if (/timed out/i.test((e as Error).message)) client.disconnect(true);
+            }
+            await sleep(intervalMs);
+        }
+    })();
+    return {
+        stop: async () => {
+            running = false;
+            await done;
+        },
+        result: (from: number, to: number): Omit<PathResult, "lost"> => {
+            // The longest stretch without a successful write between `from` and `to`.
+            const times = [from, ...okTimes.filter((t) => t > from && t < to), to];
+            let outage = 0;
+            for (let i = 1; i < times.length; i++) outage = Math.max(outage, times[i] - times[i - 1]);
+            return { path, outageSeconds: Math.round(outage / 100) / 10, attempted, acknowledged: acked.length, failed };
+        },
+        acked,
+    };
+}
+
+export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts: DrillOptions = {}): Promise<ModeResult[]> {
+    const windowMs = (opts.windowSeconds ?? 15) * 1000;
+    const intervalMs = opts.intervalMs ?? 20;
+    const log = opts.log ?? (() => undefined);
+    const agreement: AgreementInputs = {
+        masterName: target.masterName,
+        sentinels: target.hosts.map((h) => ({ name: h.name, host: h.ip, port: 26379 })),
+        redis: target.hosts.map((h) => ({ name: h.name, host: h.ip, port: 6379 })),
+        sentinelPassword: target.sentinelPassword,
+        adminPassword: target.adminPassword,
+        timeoutSeconds: 180,
+        revisions: [],
+        providerVersion: "drill",
+    };
+    const healthy = async () => (await awaitAgreement(agreement)).master.name;
+    // Short connect timeouts matter: a connection to a cut-off host waits for them in full.
+    const clientOpts = { enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => 100, lazyConnect: true };
+    const results: ModeResult[] = [];
+
+    for (const mode of modes) {
+        const oldName = await healthy();
+        const old = target.hosts.find((h) => h.name === oldName)!;
+        log(`${mode}: master ${old.name}; ${DISRUPT[mode].what}`);
+        const sentinel = new Redis({ ...target.sentinelClient, ...clientOpts, failoverDetector: true, sentinelRetryStrategy: () => 100 });
+        const vip = new Redis({ ...target.vipClient, ...clientOpts });
+        for (const c of [sentinel, vip]) c.on("error", () => undefined);
+        await Promise.all([sentinel.connect(), vip.connect()]);
+        const writers = [writer("sentinel", sentinel, mode, intervalMs), writer("vip", vip, mode, intervalMs)];
+        await sleep(2000); // writes flow before anything happens
+        const t0 = Date.now();
+        DISRUPT[mode].down(old);
+        await sleep(windowMs);
+        const t1 = Date.now();
+        await Promise.all(writers.map((w) => w.stop()));
+        sentinel.disconnect();
+        vip.disconnect();
+        DISRUPT[mode].back(old);
+        const newMaster = await healthy();
+        log(`${mode}: new master ${newMaster}; checking what was acknowledged`);
+
+        // Lost: acknowledged, but not on the master once the group is whole again.
+        const reader = new Redis({ ...target.sentinelClient, lazyConnect: true });
+        reader.on("error", () => undefined);
+        await reader.connect();
+        const paths: PathResult[] = [];
+        for (const w of writers) {
+            const r = w.result(t0, t1);
+            let lost = 0;
+            for (let i = 0; i < w.acked.length; i += 500) {
+                const keys = w.acked.slice(i, i + 500).map((n) => `drill:${mode}:${r.path}:${n}`);
+                lost += (await reader.mget(...keys)).filter((v) => v === null).length;
+            }
+            paths.push({ ...r, lost });
+        }
+        // Clean up, including writes that failed on our side but reached Redis (SCAN: KEYS is not the app user's).
+        for (let cursor = "0"; ; ) {
+            const [next, keys] = await reader.scan(cursor, "MATCH", `drill:${mode}:*`, "COUNT", 1000);
+            if (keys.length > 0) await reader.del(...keys);
+            if ((cursor = next) === "0") break;
+        }
+        reader.disconnect();
+        results.push({ mode, oldMaster: old.name, newMaster, paths });
+    }
+    return results;
+}
+
+/** The results as a table of aligned columns. */
+export function formatTable(results: ModeResult[]): string {
+    const rows = [["mode", "path", "no writes for (s)", "attempted", "acknowledged", "failed", "lost", "master"]];
+    for (const r of results) {
+        for (const p of r.paths) {
+            rows.push([r.mode, p.path, p.outageSeconds.toFixed(1), String(p.attempted), String(p.acknowledged), String(p.failed), String(p.lost), `${r.oldMaster} -> ${r.newMaster}`]);
+        }
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+    return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}

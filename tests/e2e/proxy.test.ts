@@ -1,0 +1,213 @@
+// The VIP proxy for real: HAProxy on two lab hosts with keepalived floating the VIPs, then on
+// one host with static VIPs. Checked with real clients, the stats page, failovers, proxy hosts
+// powered off and rebooted, the example consumer, and the failover drill (loose bounds: the
+// figures are printed, not asserted).
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import Redis from "ioredis";
+import { benchVip } from "../../scripts/drill/bench";
+import { formatTable, runDrill } from "../../scripts/drill/drill";
+import { freshStack, lab, labConfig, labHosts, newPasswords, onHost, ROOT } from "./lab";
+
+describe("lab proxy: HAProxy on the write and read VIPs", function () {
+    const hosts = labHosts();
+    const passwords = { ...newPasswords(), healthCheckPassword: "hc-" + Date.now().toString(36) + "-0123456789", statsPassword: "st-" + Date.now().toString(36) + "-0123456789" };
+    const subnet = hosts[0].ip.replace(/\.\d+$/, "");
+    const writeVip = `${subnet}.100`;
+    const readVip = `${subnet}.101`;
+    const figures: string[] = [];
+    let stack: Awaited<ReturnType<typeof freshStack>>;
+    let outputs: Record<string, any> = {};
+
+    const proxyConfig = (nodes: string[]) => JSON.stringify({ nodes, writeVip, readVip });
+    const connect = (opts: object) => {
+        const c = new Redis({ lazyConnect: true, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, ...opts });
+        c.on("error", () => undefined);
+        return c;
+    };
+    const ask = async <T>(opts: object, fn: (c: Redis) => Promise<T>): Promise<T | undefined> => {
+        const c = connect(opts);
+        try {
+            await c.connect();
+            return await fn(c);
+        } catch {
+            return undefined;
+        } finally {
+            c.disconnect();
+        }
+    };
+    const app = (host: string) => ({ host, port: 6379, username: "app", password: passwords.appPassword });
+    const admin = (host: string) => ({ host, port: 6379, username: "admin", password: passwords.adminPassword });
+    const runIdOf = (opts: object) => ask(opts, async (c) => /run_id:(\w+)/.exec(await c.info("server"))?.[1]);
+    const roleOf = (opts: object) => ask(opts, async (c) => String(((await c.call("ROLE")) as unknown[])[0]));
+    const sentinelMaster = async () => {
+        const votes = new Map<string, number>();
+        for (const h of hosts) {
+            const a = await ask({ host: h.ip, port: 26379, password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0]);
+            if (a) votes.set(a, (votes.get(a) ?? 0) + 1);
+        }
+        const ip = [...votes].find(([, n]) => n >= 2)?.[0];
+        return hosts.find((h) => h.ip === ip);
+    };
+    const waitFor = async (what: string, cond: () => Promise<boolean>, limitSeconds: number) => {
+        const start = Date.now();
+        while (!(await cond())) {
+            if (Date.now() - start > limitSeconds * 1000) assert.fail(`${what}: not within ${limitSeconds} s`);
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        return (Date.now() - start) / 1000;
+    };
+    const holderOf = (vip: string, candidates: string[]) => candidates.filter((h) => onHost(h, `ip -o -4 addr show | grep -c ' ${vip}/' || true`).trim() !== "0");
+
+    before(async () => {
+        stack = await freshStack("lab-proxy", {
+            ...labConfig(hosts, passwords),
+            "redis-ha:proxy": { value: proxyConfig([hosts[0].name, hosts[1].name]) },
+        });
+    });
+
+    after(() => console.log(`    figures:\n${figures.map((f) => `      ${f}`).join("\n")}`));
+
+    it("deploys the cluster with the proxy on two hosts and exports the VIP endpoints", async () => {
+        const up = await stack.up();
+        outputs = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value]));
+        assert.deepStrictEqual(outputs.write, { host: writeVip, port: 6379 });
+        assert.deepStrictEqual(outputs.read, { host: readVip, port: 6379 });
+        assert.deepStrictEqual(outputs.vipClient, { host: writeVip, port: 6379, username: "app", password: passwords.appPassword });
+        assert.strictEqual(holderOf(writeVip, [hosts[0].name, hosts[1].name]).length, 1, "exactly one proxy must hold the VIPs");
+        const again = await stack.up();
+        assert.deepStrictEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"], "a second up changed something");
+    });
+
+    it("routes the write VIP to the master and the read VIP to a replica", async () => {
+        const master = (await sentinelMaster())!;
+        assert.strictEqual(await runIdOf(app(writeVip)), await runIdOf(admin(master.ip)));
+        assert.strictEqual(await roleOf(app(readVip)), "slave");
+        await ask(app(writeVip), (c) => c.set("proxy:e2e", "through the write VIP"));
+        await waitFor("the write reaching a replica", async () => (await ask(app(readVip), (c) => c.get("proxy:e2e"))) === "through the write VIP", 10);
+    });
+
+    it("serves the stats page only with the password", async () => {
+        const url = outputs.proxyStats[0] as string;
+        assert.strictEqual((await fetch(url)).status, 401);
+        const wrong = await fetch(url, { headers: { Authorization: `Basic ${Buffer.from("admin:wrong").toString("base64")}` } });
+        assert.strictEqual(wrong.status, 401);
+        const ok = await fetch(`${url};csv`, { headers: { Authorization: `Basic ${Buffer.from(`admin:${passwords.statsPassword}`).toString("base64")}` } });
+        assert.strictEqual(ok.status, 200);
+        assert.match(await ok.text(), /^redis_write,FRONTEND/m);
+    });
+
+    it("serves the example consumer, which reads the stack outputs", () => {
+        const out = execFileSync("npx", ["ts-node", "examples/consumer/index.ts"], { cwd: ROOT, input: JSON.stringify(outputs), encoding: "utf8", stdio: ["pipe", "pipe", "ignore"] });
+        assert.deepStrictEqual(JSON.parse(out), {
+            sentinelRole: "master",
+            readThroughVip: "written through the sentinels",
+            vipRole: "master",
+            readThroughSentinels: "written through the VIP",
+        });
+    });
+
+    it("follows a failover, and never sends a write-VIP connection to the restarted old master", async () => {
+        const old = (await sentinelMaster())!;
+        onHost(old.name, "systemctl stop redis-server");
+        let now = old;
+        const took = await waitFor("the write VIP reaching the new master", async () => {
+            now = (await sentinelMaster()) ?? old;
+            return now !== old && (await runIdOf(app(writeVip))) === (await runIdOf(admin(now.ip)));
+        }, 60);
+        figures.push(`write VIP on the new master ${took.toFixed(1)} s after redis-server stopped on ${old.name}`);
+        const newRunId = await runIdOf(admin(now.ip));
+        // The old master boots as master until Sentinel demotes it: the VIP must not pick it.
+        onHost(old.name, "systemctl start redis-server");
+        const seen = new Map<string, number>();
+        const until = Date.now() + 20_000;
+        while (Date.now() < until) {
+            const id = (await runIdOf(app(writeVip))) ?? "no answer";
+            seen.set(id, (seen.get(id) ?? 0) + 1);
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        const others = [...seen].filter(([id]) => id !== newRunId && id !== "no answer");
+        assert.deepStrictEqual(others, [], `write-VIP connections reached another node: ${JSON.stringify([...seen])}`);
+        await waitFor(`${old.name} rejoining as a replica`, async () => (await roleOf(admin(old.ip))) === "slave", 60);
+    });
+
+    it("moves the VIPs when the proxy host holding them powers off", async () => {
+        const proxies = [hosts[0].name, hosts[1].name];
+        const [holder] = holderOf(writeVip, proxies);
+        const other = proxies.find((p) => p !== holder)!;
+        lab("poweroff", holder, "--hard");
+        try {
+            const took = await waitFor("the VIPs on the other proxy", async () => holderOf(writeVip, [other]).length === 1 && (await ask(app(writeVip), (c) => c.ping())) === "PONG", 60);
+            figures.push(`VIPs served by ${other} ${took.toFixed(1)} s after ${holder} powered off`);
+            assert.strictEqual(await roleOf(app(readVip)), "slave");
+        } finally {
+            lab("start", holder);
+        }
+        await waitFor(`${holder}'s HAProxy back`, async () => onHost(holder, "systemctl is-active haproxy keepalived || true").trim() === "active\nactive", 60);
+        assert.deepStrictEqual(holderOf(writeVip, proxies), [other], "the VIPs must stay where they are (no preemption)");
+    });
+
+    it("survives the failover drill in every mode (figures below; loose bounds)", async function () {
+        const master = async () => (await sentinelMaster())!;
+        await waitFor("every node back as a replica", async () => (await Promise.all(hosts.map((h) => roleOf(admin(h.ip))))).filter((r) => r === "slave").length === 2, 90);
+        const results = await runDrill(
+            {
+                hosts,
+                sentinelClient: outputs.ioredis,
+                vipClient: outputs.vipClient,
+                masterName: "mymaster",
+                sentinelPassword: passwords.sentinelPassword,
+                adminPassword: passwords.adminPassword,
+            },
+            undefined,
+            { windowSeconds: 20 },
+        );
+        figures.push(`failover drill (down-after 1 s):\n${formatTable(results).replace(/^/gm, "        ")}`);
+        // Loose bounds. The write VIP is ours: writes through it must resume within the window.
+        // The sentinel path measures ioredis itself, which now and then stays on a powered-off
+        // master for longer: reported, not asserted.
+        for (const r of results) {
+            for (const p of r.paths) {
+                assert.ok(p.attempted > 0 && p.acknowledged > 0, `${r.mode}/${p.path}: no write was acknowledged`);
+                assert.ok(p.lost <= Math.ceil(p.acknowledged / 100), `${r.mode}/${p.path}: ${p.lost} acknowledged writes lost`);
+            }
+            const vip = r.paths.find((p) => p.path === "vip")!;
+            assert.ok(vip.outageSeconds < 20, `${r.mode}: writes through the VIP did not resume within the window`);
+        }
+        const m = await master();
+        const bench = benchVip({ host: m.ip, port: 6379 }, outputs.write, passwords.appPassword, 1, 10000);
+        figures.push(`redis-benchmark via write VIP / direct to master: ${bench.map((b) => `${b.test} ${b.ratio}`).join(", ")}`);
+        assert.ok(bench.every((b) => b.vip > 0 && b.direct > 0));
+    });
+
+    it("with one proxy host, keeps the VIPs as static addresses that are back after a reboot", async () => {
+        const single = hosts[2].name;
+        await stack.setConfig("redis-ha:proxy", { value: proxyConfig([single]) });
+        await stack.up();
+        assert.deepStrictEqual(holderOf(writeVip, hosts.map((h) => h.name)), [single]);
+        assert.strictEqual(onHost(hosts[0].name, "systemctl is-active haproxy keepalived || true").trim(), "inactive\ninactive");
+        onHost(single, "touch /run/before-reboot");
+        try {
+            onHost(single, "systemctl reboot");
+        } catch {
+            // the connection may drop as the host goes down
+        }
+        const took = await waitFor("the VIPs back after the reboot", async () => {
+            try {
+                return onHost(single, "test ! -e /run/before-reboot && echo rebooted || true").trim() === "rebooted" && (await ask(app(writeVip), (c) => c.ping())) === "PONG";
+            } catch {
+                return false;
+            }
+        }, 90);
+        figures.push(`single proxy ${single}: write VIP served again ${took.toFixed(1)} s after a reboot`);
+        assert.deepStrictEqual(holderOf(readVip, [single]), [single]);
+    });
+
+    it("destroys the proxy with the rest", async () => {
+        await stack.destroy();
+        for (const h of hosts) {
+            assert.strictEqual(onHost(h.name, `ip -o -4 addr show | grep -c ' ${subnet}\\.10[01]/' || true`).trim(), "0", `${h.name} still holds a VIP`);
+        }
+        await stack.workspace.removeStack(stack.name);
+    });
+});
