@@ -9,7 +9,7 @@ state=/var/lib/redis-ha
 
 main() {
     require_root
-    restore_service redis-server /etc/redis/redis.conf
+    restore_service redis /etc/redis/redis.conf
     rm -f /etc/redis/users.acl "$state/redis.initialized"
     if [ "${PURGE_DATA:-no}" = yes ]; then
         info "purging Redis data in /var/lib/redis"

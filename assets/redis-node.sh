@@ -9,7 +9,8 @@
 #
 # stdin: "name password" lines for admin, replication, sentinel, app, sentinel-client.
 # Environment: REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
-#   REDIS_SETTINGS ("key value" lines, applied at runtime), ACL_RULES ("user rules" lines).
+#   REDIS_SETTINGS ("key value" lines, applied at runtime), ACL_RULES ("user rules" lines),
+#   RUNTIME (packages: Debian's unit; docker: the container Pulumi creates after this first run).
 # Prints one JSON line: what it did and the node's role.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -53,8 +54,7 @@ render_conf() { # render_conf <replicaof "ip port" or empty>
 
 initialize() {
     local master
-    install -d -m 0755 "$state"
-    [ -f "$state/redis.conf.orig" ] || cp -p "$conf" "$state/redis.conf.orig"
+    save_original "$conf"
     master=$(discover_master "$MASTER_NAME" "$(secret sentinel-client)" "$SENTINEL_PEERS" "$NODE_IPS")
     if [ -z "$master" ] && [ "$INITIAL_MASTER_IP" != "$SELF_IP" ]; then
         master="$INITIAL_MASTER_IP $REDIS_PORT"
@@ -62,21 +62,18 @@ initialize() {
     fi
     [ "${master%% *}" != "$SELF_IP" ] || master=""
     render_conf "$master" | install_if_changed "$conf" >/dev/null
-    systemctl enable -q redis-server
-    systemctl restart redis-server
-    restarted=true
-    wait_pong redis-server rcli
+    if service_restart redis; then
+        restarted=true
+        wait_pong redis rcli
+    fi
     touch "$state/redis.initialized"
     initialized=true
 }
 
 apply_runtime() {
     local key value out
-    if ! systemctl is-active -q redis-server; then
-        info "redis-server was stopped: starting it"
-        systemctl start redis-server
-    fi
-    wait_pong redis-server rcli
+    service_ensure_running redis
+    wait_pong redis rcli
     [ "$1" != changed ] || [ "$(rcli ACL LOAD)" = OK ] || fatal "ACL LOAD failed: $(rcli ACL LOAD 2>&1)"
     while read -r key value; do
         [ -n "$key" ] || continue
@@ -94,9 +91,9 @@ apply_runtime() {
 }
 
 main() {
-    local acl_state role
+    local acl_state role version=""
     require_root
-    command -v redis-server >/dev/null || fatal "redis-server is not installed"
+    command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
     read_secrets
     acl_state=$(render_acl | install_if_changed "$acl")
     if [ -f "$state/redis.initialized" ]; then
@@ -104,9 +101,10 @@ main() {
     else
         initialize
     fi
-    role=$(rcli ROLE | head -1)
+    role=$(rcli ROLE 2>/dev/null | head -1) || true
+    version=$(rcli INFO server 2>/dev/null | sed -n 's/^redis_version:\([^\r]*\).*/\1/p') || true
     printf '{"initialized":%s,"restarted":%s,"settingsApplied":%d,"role":"%s","version":"%s"}\n' \
-        "$initialized" "$restarted" "$applied" "$role" "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+        "$initialized" "$restarted" "$applied" "${role:-not started yet}" "$version"
 }
 
 main "$@"

@@ -8,7 +8,7 @@ state=/var/lib/redis-ha
 
 main() {
     require_root
-    restore_service redis-sentinel /etc/redis/sentinel.conf
+    restore_service sentinel /etc/redis/sentinel.conf
     rm -f "$state/sentinel.initialized"
 }
 

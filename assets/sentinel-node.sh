@@ -8,7 +8,8 @@
 #
 # stdin: "name password" lines for sentinel (Redis ACL user) and sentinel-client (Sentinel's own).
 # Environment: SENTINEL_PORT, REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS,
-#   MASTER_NAME, QUORUM, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, PARALLEL_SYNCS.
+#   MASTER_NAME, QUORUM, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, PARALLEL_SYNCS, RUNTIME (as in
+#   redis-node.sh).
 # Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -50,28 +51,24 @@ render_conf() { # render_conf <master ip> <master port>
 
 initialize() {
     local master
-    install -d -m 0755 "$state"
-    [ -f "$state/sentinel.conf.orig" ] || cp -p "$conf" "$state/sentinel.conf.orig"
+    save_original "$conf"
     master=$(discover_master "$MASTER_NAME" "$(secret sentinel-client)" "$SENTINEL_PEERS" "$NODE_IPS")
     [ -n "$master" ] || master="$INITIAL_MASTER_IP $REDIS_PORT"
     info "monitoring $MASTER_NAME at $master"
     # shellcheck disable=SC2086 # "ip port" splits into two arguments on purpose
     render_conf $master | install_if_changed "$conf" >/dev/null
-    systemctl enable -q redis-sentinel
-    systemctl restart redis-sentinel
-    restarted=true
-    wait_pong redis-sentinel scli
+    if service_restart sentinel; then
+        restarted=true
+        wait_pong sentinel scli
+    fi
     touch "$state/sentinel.initialized"
     initialized=true
 }
 
 apply_runtime() {
     local out
-    if ! systemctl is-active -q redis-sentinel; then
-        info "redis-sentinel was stopped: starting it"
-        systemctl start redis-sentinel
-    fi
-    wait_pong redis-sentinel scli
+    service_ensure_running sentinel
+    wait_pong sentinel scli
     # -x: the password is the last argument, read from stdin, never on the command line.
     out=$(secret sentinel | scli -x SENTINEL SET "$MASTER_NAME" quorum "$QUORUM" \
         down-after-milliseconds "$DOWN_AFTER_MS" failover-timeout "$FAILOVER_TIMEOUT_MS" \
@@ -82,11 +79,11 @@ apply_runtime() {
 
 main() {
     require_root
-    command -v redis-sentinel >/dev/null || fatal "redis-sentinel is not installed"
+    command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
     read_secrets
     if [ -f "$state/sentinel.initialized" ]; then apply_runtime; else initialize; fi
     printf '{"initialized":%s,"restarted":%s,"master":"%s"}\n' "$initialized" "$restarted" \
-        "$(scli SENTINEL get-master-addr-by-name "$MASTER_NAME" | tr '\n' ' ' | sed 's/ $//; s/ /:/')"
+        "$(scli SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ' | sed 's/ $//; s/ /:/')"
 }
 
 main "$@"

@@ -1,5 +1,6 @@
 // The whole deployment for a validated config: per node, host preparation, then Redis; then
-// Sentinel on every node; then the agreement waiter. Returns what the stack exports.
+// Sentinel on every node; then the agreement waiter; then the VIP proxy. The runtime (packages
+// or docker) decides how Redis and Sentinel run. Returns what the stack exports.
 import * as pulumi from "@pulumi/pulumi";
 import type { ResolvedConfig } from "./config";
 import { discoverMaster } from "./discovery";
@@ -9,23 +10,29 @@ import { SentinelAgreement } from "./sentinel-agreement";
 import { SentinelNode } from "./sentinel-node";
 import { ServerPrep } from "./server-prep";
 import { VipProxy } from "./vip-proxy";
+import { DockerRuntime } from "./docker-runtime";
+import { packagesRuntime, Runtime } from "./runtime";
+import { RuntimeGuard } from "./runtime-guard";
 
 export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<string>, secrets: ClusterSecrets) {
+    const runtime: Runtime = cfg.runtime === "docker" ? new DockerRuntime(cfg) : packagesRuntime;
+    // Refuses a changed runtime at preview; everything on the servers waits for it.
+    const guard = new RuntimeGuard("runtime", runtime.name);
     const preps = new Map<string, ServerPrep>();
     const connections = new Map(cfg.nodes.map((n) => [n.name, nodeConnection(n, sshPrivateKey, cfg.sshTimeoutSeconds)]));
     const redis = cfg.nodes.map((node) => {
         const connection = connections.get(node.name)!;
-        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel });
+        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, { dependsOn: [guard] });
         preps.set(node.name, prep);
-        return new RedisNode(node.name, { cfg, node, connection, secrets }, { dependsOn: prep.done });
+        return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, { dependsOn: prep.done });
     });
     // Sentinels start once every Redis is configured, so they find the group as it should be.
     const sentinels = cfg.nodes.map(
         (node) =>
             new SentinelNode(
                 node.name,
-                { cfg, node, connection: connections.get(node.name)!, secrets },
-                { dependsOn: redis },
+                { cfg, node, connection: connections.get(node.name)!, secrets, runtime },
+                { dependsOn: redis.map((r) => r.ready) },
             ),
     );
 
@@ -42,7 +49,7 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
             revisions: [...redis, ...sentinels].map((n) => n.command.runId),
         },
-        { dependsOn: sentinels },
+        { dependsOn: sentinels.map((s) => s.ready) },
     );
 
     // The proxy starts once the group agrees: its checks need the sentinels and the healthcheck user.

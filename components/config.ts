@@ -130,6 +130,25 @@ export const proxySchema = z
     })
     .prefault({});
 
+export const dockerSchema = z
+    .strictObject({
+        /** Redis image, with a pinned tag or digest (not `latest`). Default: redis:7.4.2. */
+        image: z
+            .string()
+            .regex(/^[a-z0-9./_-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, { error: "must name a tag or digest, e.g. redis:7.4.2" })
+            .refine((i) => !i.endsWith(":latest"), { error: "must pin a version: latest changes under you, e.g. redis:7.4.2" })
+            .default("redis:7.4.2"),
+        /** Install Docker Engine from Debian's packages (docker.io) when missing. Default: false. */
+        installEngine: z.boolean({ error: "must be true or false" }).default(false),
+        /** The image is already on the hosts (no registry): do not pull it. Default: false. */
+        preloaded: z.boolean({ error: "must be true or false" }).default(false),
+        /** Extra ssh options for the Docker provider's ssh://user@host connection, e.g. ["-i", "~/.ssh/key"]. */
+        sshOpts: z.array(z.string()).default([]),
+        /** Container memory limit above maxmemory, for fork copy-on-write and buffers. Default: 50 (%). */
+        memoryHeadroomPercent: count(10, 400).default(50),
+    })
+    .prefault({});
+
 const password = (key: string) =>
     z
         .string({ error: `is required: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32)"` })
@@ -159,6 +178,9 @@ export const stackConfigSchema = z
             }),
         /** Seconds to keep retrying SSH while a server boots. Default: 60. */
         sshTimeoutSeconds: count(1, 3600).default(60),
+        /** How Redis and Sentinel run: Debian's packages and units, or Docker containers. Default: packages. */
+        runtime: z.enum(["packages", "docker"], { error: 'must be "packages" or "docker"' }).default("packages"),
+        docker: dockerSchema,
         redis: redisSchema,
         sentinel: sentinelSchema,
         kernel: kernelSchema,
@@ -292,7 +314,7 @@ export function parseStackConfig(raw: Record<string, unknown>): ResolvedConfig {
     return config;
 }
 
-const STRING_KEYS = new Set<string>(["sshPrivateKey", "initialMaster", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS]);
+const STRING_KEYS = new Set<string>(["sshPrivateKey", "initialMaster", "runtime", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS]);
 const KNOWN_KEYS = Object.keys(stackConfigSchema.shape);
 
 /**

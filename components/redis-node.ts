@@ -5,7 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import { ConnectionArgs, RemoteCommand, secretLines } from "./remote-command";
-import { aclRulesEnv, clusterEnv, redisSettings } from "./render";
+import type { Runtime } from "./runtime";
+import { redisNodeEnv } from "./render";
 
 /** The passwords of the cluster, each a secret; the last two only with a proxy. */
 export interface ClusterSecrets {
@@ -23,6 +24,7 @@ export interface RedisNodeArgs {
     node: NodeConfig;
     connection: ConnectionArgs;
     secrets: ClusterSecrets;
+    runtime: Runtime;
 }
 
 /** What redis-node.sh reports after a run. */
@@ -37,6 +39,8 @@ export interface RedisNodeReport {
 export class RedisNode extends pulumi.ComponentResource {
     readonly report: pulumi.Output<RedisNodeReport>;
     readonly command: RemoteCommand;
+    /** What dependants wait for: the command, or with a container runtime, the container. */
+    readonly ready: pulumi.Resource;
 
     constructor(name: string, args: RedisNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:index:RedisNode", name, {}, opts);
@@ -47,12 +51,7 @@ export class RedisNode extends pulumi.ComponentResource {
                 connection: args.connection,
                 create: script("redis-node.sh"),
                 delete: script("redis-node-remove.sh"),
-                environment: {
-                    ...clusterEnv(cfg, node),
-                    REDIS_SETTINGS: redisSettings(cfg, node).join("\n"),
-                    ACL_RULES: aclRulesEnv(cfg),
-                    PURGE_DATA: cfg.redis.purgeDataOnDestroy ? "yes" : "no",
-                },
+                environment: { ...redisNodeEnv(cfg, node), ...args.runtime.scriptEnv },
                 stdin: secretLines({
                     admin: secrets.admin,
                     replication: secrets.replication,
@@ -66,6 +65,7 @@ export class RedisNode extends pulumi.ComponentResource {
             { parent: this, dependsOn: opts?.dependsOn },
         );
         this.report = this.command.stdout.apply((s) => JSON.parse(s) as RedisNodeReport);
+        this.ready = args.runtime.start("redis", node, this.command, this) ?? this.command;
         this.registerOutputs({ report: this.report });
     }
 }

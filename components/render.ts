@@ -66,3 +66,26 @@ export function clusterEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string
         MASTER_NAME: cfg.sentinel.masterName,
     };
 }
+
+/** Environment of redis-node.sh for one node (the runtime adds RUNTIME). */
+export function redisNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string, string> {
+    return {
+        ...clusterEnv(cfg, node),
+        REDIS_SETTINGS: redisSettings(cfg, node).join("\n"),
+        ACL_RULES: aclRulesEnv(cfg),
+        PURGE_DATA: cfg.redis.purgeDataOnDestroy ? "yes" : "no",
+    };
+}
+
+/** Environment of sentinel-node.sh for one node (the runtime adds RUNTIME). */
+export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string, string> {
+    const s = cfg.sentinel;
+    return {
+        ...clusterEnv(cfg, node),
+        SENTINEL_PORT: String(s.port),
+        QUORUM: String(s.quorum),
+        DOWN_AFTER_MS: String(s.downAfterMilliseconds),
+        FAILOVER_TIMEOUT_MS: String(s.failoverTimeout),
+        PARALLEL_SYNCS: String(s.parallelSyncs),
+    };
+}

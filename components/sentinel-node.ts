@@ -6,46 +6,43 @@ import { script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import type { ClusterSecrets } from "./redis-node";
 import { ConnectionArgs, RemoteCommand, secretLines } from "./remote-command";
-import { clusterEnv } from "./render";
+import type { Runtime } from "./runtime";
+import { sentinelNodeEnv } from "./render";
 
 export interface SentinelNodeArgs {
     cfg: ResolvedConfig;
     node: NodeConfig;
     connection: ConnectionArgs;
     secrets: ClusterSecrets;
+    runtime: Runtime;
 }
 
 export class SentinelNode extends pulumi.ComponentResource {
     /** The master this sentinel named after its last run, as "ip:port". */
     readonly master: pulumi.Output<string>;
     readonly command: RemoteCommand;
+    /** What dependants wait for: the command, or with a container runtime, the container. */
+    readonly ready: pulumi.Resource;
 
     constructor(name: string, args: SentinelNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:index:SentinelNode", name, {}, opts);
         const { cfg, node, secrets } = args;
-        const s = cfg.sentinel;
         this.command = new RemoteCommand(
             `${name}-sentinel`,
             {
                 connection: args.connection,
                 create: script("sentinel-node.sh"),
                 delete: script("sentinel-node-remove.sh"),
-                environment: {
-                    ...clusterEnv(cfg, node),
-                    SENTINEL_PORT: String(s.port),
-                    QUORUM: String(s.quorum),
-                    DOWN_AFTER_MS: String(s.downAfterMilliseconds),
-                    FAILOVER_TIMEOUT_MS: String(s.failoverTimeout),
-                    PARALLEL_SYNCS: String(s.parallelSyncs),
-                },
+                environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv },
                 stdin: secretLines({ sentinel: secrets.sentinelAuth, "sentinel-client": secrets.sentinel }),
                 // The group's name is fixed once sentinels monitor it: a new name is a new sentinel.
-                triggers: [s.masterName],
+                triggers: [cfg.sentinel.masterName],
             },
             // A component's dependsOn does not reach its children by itself: pass it on.
             { parent: this, dependsOn: opts?.dependsOn },
         );
         this.master = this.command.stdout.apply((out) => String(JSON.parse(out).master));
+        this.ready = args.runtime.start("sentinel", node, this.command, this) ?? this.command;
         this.registerOutputs({ master: this.master });
     }
 }

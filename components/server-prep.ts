@@ -1,17 +1,17 @@
 // ServerPrep: gets one bare-metal host ready for Redis. Waits for SSH and records what the host
-// is, installs the packages that are missing, and tunes the kernel as Redis recommends.
+// is, installs the packages that are missing (which depend on the runtime), tunes the kernel as
+// Redis recommends, and lets the runtime prepare the rest.
 import * as pulumi from "@pulumi/pulumi";
 import { readAsset, script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
-
-/** Debian's packages for Redis, Sentinel and redis-cli. */
-export const PACKAGES = ["redis-server", "redis-sentinel", "redis-tools"];
+import type { Runtime } from "./runtime";
 
 export interface ServerPrepArgs {
     node: NodeConfig;
     connection: ConnectionArgs;
     kernel: ResolvedConfig["kernel"];
+    runtime: Runtime;
 }
 
 /** What host-facts.sh reports. */
@@ -45,7 +45,7 @@ export class ServerPrep extends pulumi.ComponentResource {
         const { connection } = args;
 
         // The first command on a host also waits for it to answer SSH; the rest depend on it.
-        const facts = new RemoteCommand(`${name}-facts`, { connection, create: readAsset("host-facts.sh") }, { parent: this });
+        const facts = new RemoteCommand(`${name}-facts`, { connection, create: readAsset("host-facts.sh") }, { parent: this, dependsOn: opts?.dependsOn });
         this.facts = facts.stdout.apply((s) => JSON.parse(s) as HostFacts);
 
         const packages = new RemoteCommand(
@@ -54,7 +54,7 @@ export class ServerPrep extends pulumi.ComponentResource {
                 connection,
                 create: script("packages.sh"),
                 delete: script("packages-remove.sh"),
-                environment: { PACKAGES: PACKAGES.join(" "), PACKAGE_SET: "redis" },
+                environment: { PACKAGES: args.runtime.packages.join(" "), PACKAGE_SET: "redis" },
             },
             { parent: this, dependsOn: [facts] },
         );
@@ -82,7 +82,7 @@ export class ServerPrep extends pulumi.ComponentResource {
             return report;
         });
 
-        this.done = [packages, kernel];
+        this.done = [packages, kernel, ...args.runtime.prepare(args.node, connection, [packages, kernel], this)];
         this.registerOutputs({ facts: this.facts, kernel: this.kernel, packageVersions: this.packageVersions });
     }
 }

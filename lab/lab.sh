@@ -3,7 +3,7 @@
 # systemd-nspawn) on a private bridge, with sshd, static addresses and apt through a local
 # caching proxy. Nothing routes off the machine: no forwarding, no NAT, no default route.
 #
-#   lab.sh up | down | status | ssh <host> [cmd…] | key | hosts
+#   lab.sh up | down | status | ssh <host> [cmd…] | key | hosts | generation
 #   lab.sh poweroff <host> [--hard] | start <host> | cut <host> | restore <host>
 #
 # Settings (environment): LAB_HOSTS (3), LAB_SUBNET (10.211.99 = a /24 used only on the
@@ -189,6 +189,9 @@ cmd_up() {
     build_base
     ensure_bridge
     ensure_apt_proxy
+    # A new generation whenever the hosts' disks start from the base image: stacks that were
+    # deployed onto an earlier generation describe servers that no longer exist.
+    [ -f "$dir/hosts/rha1/.prepared" ] || tr -d '-' </proc/sys/kernel/random/uuid >"$dir/generation"
     for h in $(host_names); do start_host "$h"; done
     for h in $(host_names); do wait_ready "$h"; done
     info "up in $(($(date +%s) - start)) s: $(for h in $(host_names); do printf '%s=%s ' "$h" "$(host_ip "$h")"; done)"
@@ -201,7 +204,7 @@ cmd_down() {
     pid=$(cat "$run/acng.pid" 2>/dev/null || true)
     [ -n "$pid" ] && kill -- "-$pid" 2>/dev/null; rm -f "$run/acng.pid"
     ip link del "$bridge" 2>/dev/null || true
-    rm -rf "$run" "$dir/hosts"
+    rm -rf "$run" "$dir/hosts" "$dir/generation"
     info "down: hosts powered off, disks discarded, bridge and apt proxy gone"
 }
 
@@ -229,6 +232,7 @@ main() {
     status) cmd_status ;;
     hosts) cmd_hosts ;;
     key) echo "$key" ;;
+    generation) cat "$dir/generation" 2>/dev/null || true ;;
     ssh) check_host "${1:-}"; lab_ssh "$@" ;;
     poweroff) check_host "${1:-}"; stop_host "$1" "$([ "${2:-}" = --hard ] && echo KILL || echo TERM)"; info "$1 is off" ;;
     start) check_host "${1:-}"; mkdir -p "$run"; start_host "$1"; wait_ready "$1"; info "$1 is up" ;;

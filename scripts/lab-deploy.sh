@@ -11,5 +11,14 @@ bash scripts/install-deps.sh
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 bash lab/lab.sh up
-bash scripts/lab-stack.sh "${LAB_STACK:-lab}"
-pulumi up --yes --stack "${LAB_STACK:-lab}" "$@"
+stack=${LAB_STACK:-lab}
+# A stack deployed onto an earlier lab (since torn down) describes servers that are gone: start
+# it afresh rather than let it believe everything is in place.
+seen="$REDIS_HA_CACHE/lab/deployed-generation.$stack"
+if [ "$(cat "$seen" 2>/dev/null)" != "$(bash lab/lab.sh generation)" ]; then
+    pulumi stack rm --yes --force --stack "$stack" >/dev/null 2>&1 || true
+    rm -f "Pulumi.$stack.yaml"
+fi
+bash scripts/lab-stack.sh "$stack"
+bash lab/lab.sh generation >"$seen"
+pulumi up --yes --stack "$stack" "$@"

@@ -58,20 +58,59 @@ wait_pong() {
         [ "$("$2" PING 2>/dev/null)" = PONG ] && return 0
         sleep 0.1
     done
-    fatal "$1 does not answer: journalctl -u $1; tail /var/log/redis/$1.log"
+    fatal "$1 does not answer: journalctl -u $1 or docker logs, and /var/log/redis/"
 }
 
-# Stops and disables <unit> and puts back the config file saved before we first wrote it.
-# Usage: restore_service <unit> <config file>
+# Stops <service> (redis or sentinel; a container is Pulumi's to remove) and puts back the
+# config file as it was before we first wrote it, or removes ours if there was none.
+# Usage: restore_service <service> <config file>
 restore_service() {
-    local saved
+    local saved unit
     saved="/var/lib/redis-ha/$(basename "$2").orig"
-    if systemctl list-unit-files -q "$1.service" >/dev/null 2>&1; then
-        systemctl stop "$1" || true
-        systemctl disable -q "$1" || true
+    unit=$(unit_of "$1")
+    if [ "${RUNTIME:-packages}" = packages ] && systemctl list-unit-files -q "$unit.service" >/dev/null 2>&1; then
+        systemctl stop "$unit" || true
+        systemctl disable -q "$unit" || true
     fi
     if [ -f "$saved" ]; then
         cp -p "$saved" "$2"
         rm -f "$saved"
+    else
+        rm -f "$2"
     fi
+}
+
+# How Redis and Sentinel run (RUNTIME): "packages", Debian's systemd units; "docker", containers
+# named redis-ha-redis and redis-ha-sentinel that Pulumi creates once their configuration exists.
+unit_of() { case $1 in redis) echo redis-server ;; sentinel) echo redis-sentinel ;; esac; }
+
+# Restarts a service so it reads its new configuration. Fails (status 1) when there is nothing
+# to restart yet: a container that Pulumi has not created.
+service_restart() {
+    if [ "${RUNTIME:-packages}" = docker ]; then
+        docker inspect "redis-ha-$1" >/dev/null 2>&1 || return 1
+        docker restart "redis-ha-$1" >/dev/null
+    else
+        systemctl enable -q "$(unit_of "$1")"
+        systemctl restart "$(unit_of "$1")"
+    fi
+}
+
+# Starts a service that should run but does not (an operator stopped it). Fails when the
+# container does not exist.
+service_ensure_running() {
+    if [ "${RUNTIME:-packages}" = docker ]; then
+        [ "$(docker inspect -f '{{.State.Running}}' "redis-ha-$1" 2>/dev/null)" = true ] && return 0
+        docker start "redis-ha-$1" >/dev/null 2>&1 || fatal "container redis-ha-$1 is missing: run pulumi up again"
+        info "redis-ha-$1 was stopped: started it"
+    elif ! systemctl is-active -q "$(unit_of "$1")"; then
+        info "$(unit_of "$1") was stopped: starting it"
+        systemctl start "$(unit_of "$1")"
+    fi
+}
+
+# Keeps a copy of a configuration file as it was before we first wrote it (if there was one).
+save_original() {
+    install -d -m 0755 /var/lib/redis-ha
+    [ -f "/var/lib/redis-ha/$(basename "$1").orig" ] || [ ! -f "$1" ] || cp -p "$1" "/var/lib/redis-ha/$(basename "$1").orig"
 }

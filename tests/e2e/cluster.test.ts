@@ -80,7 +80,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
     it("previews the whole cluster without touching a server", async () => {
         const [preview, secs] = await timed(() => stack.preview({ onOutput }));
         figures.push(`pulumi preview (fresh): ${secs.toFixed(1)} s`);
-        assert.strictEqual(preview.changeSummary.create, 1 + hosts.length * 8 + 1);
+        assert.strictEqual(preview.changeSummary.create, 1 + 1 + hosts.length * 8 + 1); // stack, runtime guard, per host, agreement
         for (const h of hosts) assert.match(onHost(h.name, "test -e /var/lib/redis-ha && echo present || echo absent"), /absent/);
     });
 
@@ -159,6 +159,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         const byName = new Map(exportState(stack.name).resources.map((r) => [r.urn.split("::").pop()!, r.dependencies ?? []]));
         const dependsOn = (a: string, b: string) => assert.ok(byName.get(a)!.some((d) => d.endsWith(`::${b}`)), `${a} does not depend on ${b}`);
         for (const h of hosts) {
+            dependsOn(`${h.name}-facts`, "runtime");
             dependsOn(`${h.name}-packages`, `${h.name}-facts`);
             dependsOn(`${h.name}-redis`, `${h.name}-packages`);
             dependsOn(`${h.name}-redis`, `${h.name}-kernel`);

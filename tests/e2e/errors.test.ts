@@ -41,4 +41,21 @@ describe("lab: clear errors", function () {
             await stack.workspace.removeStack(stack.name, { force: true });
         }
     });
+
+    it("refuses to switch an existing stack's runtime, at preview", async () => {
+        const stack = await freshStack("lab-runtime-switch", labConfig(hosts, newPasswords()));
+        try {
+            // Only the guard is needed: the rest of the cluster plays no part in the refusal.
+            const urn = `urn:pulumi:${stack.name}::redis-ha::pulumi-nodejs:dynamic:Resource::runtime`;
+            await stack.up({ target: [urn] });
+            await stack.setConfig("redis-ha:runtime", { value: "docker" });
+            await assert.rejects(stack.preview(), (e: Error) => {
+                assert.match(e.message, /redis-ha:runtime changed from packages to docker, which this stack does not do in place: set it back to packages, or migrate as README "Switching runtimes" explains/);
+                return true;
+            });
+        } finally {
+            await stack.destroy().catch(() => undefined);
+            await stack.workspace.removeStack(stack.name, { force: true });
+        }
+    });
 });

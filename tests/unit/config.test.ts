@@ -129,8 +129,10 @@ describe("stack config", () => {
             return true;
         });
         const { "redis-ha:bogus": _bogus, ...known } = all;
-        const ok = parseAllConfig({ ...known, "redis-ha:adminPassword": g.adminPassword, "redis-ha:sshTimeoutSeconds": "5" });
+        const ok = parseAllConfig({ ...known, "redis-ha:adminPassword": g.adminPassword, "redis-ha:sshTimeoutSeconds": "5", "redis-ha:runtime": "docker" });
         assert.strictEqual(ok.sshTimeoutSeconds, 5);
+        assert.strictEqual(ok.runtime, "docker");
+        assert.strictEqual(ok.docker.image, "redis:7.4.2");
     });
 });
 

@@ -4,42 +4,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { script, readAsset } from "../../components/assets";
 
-interface Recorded {
-    type: string;
-    name: string;
-    inputs: Record<string, any>;
-}
-const recorded: Recorded[] = [];
-
-const MOCK_STDOUT: [RegExp, object][] = [
-    [/-facts$/, { hostname: "h", kernel: "6.1", os: "Debian GNU/Linux 12", cpus: 2, memoryMiB: 2048 }],
-    [/-packages$/, { installedNow: 3, versions: { "redis-server": "7.0.15" } }],
-    [/-kernel$/, { overcommitMemory: "1", somaxconn: "1024", swappiness: "60", transparentHugePages: "never", thpDefrag: "never", warnings: [] }],
-    [/-redis$/, { initialized: true, restarted: true, settingsApplied: 0, role: "master", version: "7.0.15" }],
-    [/-sentinel$/, { initialized: true, restarted: true, master: "127.0.10.7:6379" }],
-];
-
-pulumi.runtime.setMocks(
-    {
-        newResource(args) {
-            recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-            const state: Record<string, unknown> = { ...args.inputs, runId: `${args.name}-run` };
-            const stdout = MOCK_STDOUT.find(([re]) => re.test(args.name));
-            if (stdout) state.stdout = JSON.stringify(stdout[1]);
-            if (args.name === "sentinel-agreement") {
-                state.master = { name: "redis-1", host: "127.0.10.7", port: 6379 };
-                state.replicas = ["redis-2", "redis-3"];
-            }
-            return { id: `${args.name}-id`, state };
-        },
-        call: () => {
-            throw new Error("the program makes no provider calls");
-        },
-    },
-    "redis-ha",
-    "unit",
-    false,
-);
+import { isSecret, outputOf, plain, recorded as all, type Recorded } from "./mocks";
 
 const PASSWORDS = {
     adminPassword: "unit-admin-0123456789",
@@ -67,19 +32,19 @@ pulumi.runtime.setAllConfig(
     ["redis-ha:sshPrivateKey", ...Object.keys(PASSWORDS).map((k) => `redis-ha:${k}`)],
 );
 
-// Mocks hand over secret inputs wrapped with Pulumi's secret signature.
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const isSecret = (v: any) => v !== null && typeof v === "object" && SECRET_SIG in v;
-const plain = (v: any): any => (isSecret(v) ? plain(v.value) : v);
-const outputOf = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
 const NODES = ["redis-1", "redis-2", "redis-3"];
 
 describe("program (mocks)", function () {
     let program: typeof import("../../index");
 
+    // Only what this program registers (other test files deploy clusters of their own).
+    let recorded: Recorded[] = [];
+
     before(async () => {
+        const from = all.length;
         program = await import("../../index");
         await outputOf(program.currentMaster); // every resource has been registered by then
+        recorded = all.slice(from);
     });
 
     const named = (n: string) => {
@@ -105,6 +70,7 @@ describe("program (mocks)", function () {
                     `redis-ha:index:RedisNode::${n}`,
                     `redis-ha:index:SentinelNode::${n}`,
                 ]),
+                dynamic("runtime"),
             ].sort(),
         );
     });
@@ -161,7 +127,7 @@ describe("program (mocks)", function () {
             redis: `admin ${PASSWORDS.adminPassword}\nreplication ${PASSWORDS.replicationPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\napp ${PASSWORDS.appPassword}\nsentinel-client ${PASSWORDS.sentinelPassword}\n`,
             sentinel: `sentinel ${PASSWORDS.sentinelAuthPassword}\nsentinel-client ${PASSWORDS.sentinelPassword}\n`,
         };
-        for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource" && x.name !== "sentinel-agreement")) {
+        for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource" && !["sentinel-agreement", "runtime"].includes(x.name))) {
             assert.ok(isSecret(r.inputs.connection), `${r.name}: the connection (with the SSH key) is not secret`);
             const kind = r.name.split("-").pop()!;
             if (expected[kind]) {

@@ -1,0 +1,32 @@
+// The runtime seam: how Redis and Sentinel run on a node. Everything else (configuration, ACL,
+// kernel tuning, sentinel agreement, VIPs, outputs) is the same for both implementations.
+import * as pulumi from "@pulumi/pulumi";
+import type { NodeConfig } from "./config";
+import type { ConnectionArgs } from "./remote-command";
+
+export type Service = "redis" | "sentinel";
+
+export interface Runtime {
+    readonly name: "packages" | "docker";
+    /** Debian packages every node needs. */
+    readonly packages: string[];
+    /** Environment for the server scripts (RUNTIME tells assets/lib/common.sh how to restart a service). */
+    readonly scriptEnv: Record<string, string>;
+    /** Host preparation beyond packages; returns what later steps must wait for. */
+    prepare(node: NodeConfig, connection: ConnectionArgs, after: pulumi.Resource[], parent: pulumi.Resource): pulumi.Resource[];
+    /**
+     * Runs a service once its configuration is written (`configured`). Debian's units are
+     * restarted by the scripts themselves, so the packages runtime returns nothing; the docker
+     * runtime returns the container.
+     */
+    start(service: Service, node: NodeConfig, configured: pulumi.Resource, parent: pulumi.Resource): pulumi.Resource | undefined;
+}
+
+/** Debian's redis-server and redis-sentinel packages with their own systemd units. */
+export const packagesRuntime: Runtime = {
+    name: "packages",
+    packages: ["redis-server", "redis-sentinel", "redis-tools"],
+    scriptEnv: { RUNTIME: "packages" },
+    prepare: () => [],
+    start: () => undefined,
+};
