@@ -19,6 +19,19 @@ export function proxyPort(cfg: ResolvedConfig): number {
 /** Backend names are derived from node names, which are [a-z0-9-]. */
 const id = (name: string) => name.replace(/-/g, "_");
 
+/** A check that logs in as the healthcheck user and expects ROLE's answer to match `role`. */
+function roleCheck(password: string, role: string): string[] {
+    return [
+        "    option tcp-check",
+        "    tcp-check connect",
+        `    tcp-check send "AUTH healthcheck ${password}\\r\\n"`,
+        "    tcp-check expect string +OK",
+        `    tcp-check send "ROLE\\r\\n"`,
+        `    tcp-check expect min-recv 0 rstring '${role}'`,
+        `    tcp-check send "QUIT\\r\\n"`,
+    ];
+}
+
 /**
  * haproxy.cfg for one proxy node. A node receives writes only if it answers ROLE as master
  * (checked as the `healthcheck` user) AND a majority of sentinels name it as master; sessions on
@@ -51,7 +64,11 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "    option dontlognull",
         "    option clitcpka",
         "    option srvtcpka",
-        "    timeout connect 2s",
+        // A server that went away unnoticed yet (its host powered off): give up on it quickly
+        // and send the connection to another one that qualifies.
+        "    timeout connect 1s",
+        "    retries 2",
+        "    option redispatch 1",
         "    timeout client 1h",
         "    timeout server 1h",
         // A reply that does not match must fail the check at once, not when the check times
@@ -82,13 +99,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
             "",
             `# ${n.name} itself says it is master.`,
             `backend redis_master_${id(n.name)}`,
-            "    option tcp-check",
-            "    tcp-check connect",
-            `    tcp-check send "AUTH healthcheck ${secrets.healthCheck}\\r\\n"`,
-            "    tcp-check expect string +OK",
-            `    tcp-check send "ROLE\\r\\n"`,
-            "    tcp-check expect min-recv 0 rstring '^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n'",
-            `    tcp-check send "QUIT\\r\\n"`,
+            ...roleCheck(secrets.healthCheck, "^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n"),
             `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`,
             "",
         );
@@ -98,13 +109,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "# Replicas whose link to the master is up (ROLE says connected).",
         "backend redis_replicas",
         "    balance leastconn",
-        "    option tcp-check",
-        "    tcp-check connect",
-        `    tcp-check send "AUTH healthcheck ${secrets.healthCheck}\\r\\n"`,
-        "    tcp-check expect string +OK",
-        `    tcp-check send "ROLE\\r\\n"`,
-        "    tcp-check expect min-recv 0 rstring '(?s)^\\*5\\r\\n\\$5\\r\\nslave\\r\\n.*\\r\\nconnected\\r\\n'",
-        `    tcp-check send "QUIT\\r\\n"`,
+        ...roleCheck(secrets.healthCheck, "(?s)^\\*5\\r\\n\\$5\\r\\nslave\\r\\n.*\\r\\nconnected\\r\\n"),
         ...cfg.nodes.map((n) => `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`),
         "",
         "# No node qualifies: connections are closed at once.",

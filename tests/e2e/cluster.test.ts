@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import Redis from "ioredis";
 import { awaitAgreement } from "../../components/sentinel-agreement";
-import { backendFilesContaining, exportState, freshStack, labConfig, labHosts, lab, newPasswords, onHost, timed } from "./lab";
+import { askRedis, backendFilesContaining, exportState, freshStack, labConfig, labHosts, lab, newPasswords, onHost, timed } from "./lab";
 
 describe("lab cluster: Redis and Sentinel on three hosts", function () {
     const hosts = labHosts();
@@ -16,23 +16,8 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
     const onOutput = (s: string) => (output += s);
     const byIp = (ip: string) => hosts.find((h) => h.ip === ip)!;
 
-    const client = (ip: string, port: number, auth: { username?: string; password?: string }) => {
-        const c = new Redis({ host: ip, port, ...auth, lazyConnect: true, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-        c.on("error", () => undefined);
-        return c;
-    };
-    /** Runs fn on a fresh connection and closes it; undefined when the node does not answer. */
-    const ask = async <T>(ip: string, port: number, auth: { username?: string; password?: string }, fn: (c: Redis) => Promise<T>) => {
-        const c = client(ip, port, auth);
-        try {
-            await c.connect();
-            return await fn(c);
-        } catch {
-            return undefined;
-        } finally {
-            c.disconnect();
-        }
-    };
+    const ask = <T>(ip: string, port: number, auth: { username?: string; password?: string }, fn: (c: Redis) => Promise<T>) =>
+        askRedis({ host: ip, port, ...auth }, fn);
     const admin = { username: "admin", password: passwords.adminPassword };
     const role = (ip: string) => ask(ip, 6379, admin, async (c) => (await c.call("ROLE")) as unknown[]);
     const runId = (ip: string) => ask(ip, 6379, admin, async (c) => /run_id:(\w+)/.exec(await c.info("server"))![1]);

@@ -5,6 +5,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import Redis, { type RedisOptions } from "ioredis";
 import { script } from "../../components/assets";
 import { labKey, onHost, type LabHost } from "../../lab/hosts";
 import { PASSWORD_KEYS, PasswordKey } from "../../components/config";
@@ -24,6 +25,9 @@ export function runAsset(host: string, name: string, env: Record<string, string>
 /** A stack of this project on the lab, created fresh (an old one of the same name is removed). */
 export async function freshStack(name: string, config: Record<string, { value: string; secret?: boolean }>): Promise<Stack> {
     const ws = await LocalWorkspace.create({ workDir: ROOT });
+    // A run that was killed leaves its lock behind in the local backend; the stack goes anyway.
+    const backend = (process.env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
+    if (backend) fs.rmSync(path.join(backend, ".pulumi", "locks", "organization", "redis-ha", name), { recursive: true, force: true });
     try {
         await ws.removeStack(name, { force: true });
     } catch {
@@ -74,6 +78,23 @@ export function backendFilesContaining(needle: string): string[] {
     };
     walk(url.slice("file://".length));
     return found;
+}
+
+/**
+ * Runs fn on a fresh connection (fail fast, no retries) and closes it; undefined when the
+ * server does not answer or refuses.
+ */
+export async function askRedis<T>(opts: RedisOptions, fn: (c: Redis) => Promise<T>): Promise<T | undefined> {
+    const c = new Redis({ lazyConnect: true, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, ...opts });
+    c.on("error", () => undefined);
+    try {
+        await c.connect();
+        return await fn(c);
+    } catch {
+        return undefined;
+    } finally {
+        c.disconnect();
+    }
 }
 
 /** Runs fn and returns its result with the seconds it took. */

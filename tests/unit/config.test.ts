@@ -2,8 +2,8 @@
 // mistake gets (naming the key as `pulumi config` spells it, and the fix).
 import * as assert from "assert";
 import { ConfigError, parseAllConfig, parseStackConfig } from "../../components/config";
+import { KEY, PASSWORDS, proxiedConfig } from "./fixtures";
 
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const good = () => ({
     initialMaster: undefined as string | undefined,
     nodes: [
@@ -14,11 +14,7 @@ const good = () => ({
     sshPrivateKey: KEY,
     redis: { maxmemory: "256mb" } as Record<string, unknown>,
     sentinel: {} as Record<string, unknown>,
-    adminPassword: "admin-0123456789abcdef",
-    replicationPassword: "replication-0123456789",
-    sentinelAuthPassword: "sentinel-auth-0123456789",
-    sentinelPassword: "sentinel-0123456789abcdef",
-    appPassword: "app-0123456789abcdef",
+    ...PASSWORDS,
 });
 
 function problemsOf(raw: Record<string, unknown>): string[] {
@@ -137,24 +133,7 @@ describe("stack config", () => {
 });
 
 describe("stack config: the VIP proxy", () => {
-    const withProxy = (proxy: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
-        nodes: [
-            { name: "a", host: "10.1.0.1" },
-            { name: "b", host: "10.1.0.2" },
-            { name: "c", host: "10.1.0.3" },
-        ],
-        sshPrivateKey: KEY,
-        redis: { maxmemory: "1gb" },
-        adminPassword: "admin-0123456789abcdef",
-        replicationPassword: "replication-0123456789",
-        sentinelAuthPassword: "sentinel-auth-0123456789",
-        sentinelPassword: "sentinel-0123456789abcdef",
-        appPassword: "app-0123456789abcdef",
-        healthCheckPassword: "health-0123456789abcdef",
-        statsPassword: "stats-0123456789abcdef",
-        proxy,
-        ...extra,
-    });
+    const withProxy = (proxy: Record<string, unknown>, extra: Record<string, unknown> = {}) => proxiedConfig(proxy, extra);
 
     it("accepts two proxy nodes with free VIPs and fills in defaults", () => {
         const cfg = parseStackConfig(withProxy({ nodes: ["a", "b"], writeVip: "10.1.0.100", readVip: "10.1.0.101" }));

@@ -6,19 +6,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { deployCluster } from "../../components/cluster";
 import { parseStackConfig } from "../../components/config";
 import { bytesOf, containerSpec } from "../../components/docker-runtime";
+import { KEY, PASSWORDS } from "./fixtures";
 import { outputOf, recorded, type Recorded } from "./mocks";
 
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const base = {
     nodes: ["1", "2", "3"].map((i) => ({ name: `d${i}`, host: `192.0.2.${i}`, privateIp: `127.0.20.${i}`, sshUser: "deploy", sshPort: 2222 })),
     sshPrivateKey: KEY,
     runtime: "docker",
     redis: { maxmemory: "2gb" },
-    adminPassword: "admin-0123456789abcdef",
-    replicationPassword: "replication-0123456789",
-    sentinelAuthPassword: "sentinel-auth-0123456789",
-    sentinelPassword: "sentinel-0123456789abcdef",
-    appPassword: "app-0123456789abcdef",
+    ...PASSWORDS,
 };
 const secrets = { admin: "a", replication: "r", sentinelAuth: "sa", sentinel: "s", app: "ap" };
 

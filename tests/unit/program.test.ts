@@ -4,6 +4,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { script, readAsset } from "../../components/assets";
 
+import { KEY } from "./fixtures";
 import { isSecret, outputOf, plain, recorded as all, type Recorded } from "./mocks";
 
 const PASSWORDS = {
@@ -13,7 +14,6 @@ const PASSWORDS = {
     sentinelPassword: "unit-sentinel-0123456789",
     appPassword: "unit-app-0123456789",
 };
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 pulumi.runtime.setAllConfig(
     {
         // The program asks the sentinels on the private addresses who is master. Loopback

@@ -3,21 +3,9 @@
 import * as assert from "assert";
 import { parseStackConfig } from "../../components/config";
 import { renderHaproxyConfig, renderKeepalivedConfig } from "../../components/proxy-config";
+import { proxiedConfig } from "./fixtures";
 
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-const cfg = parseStackConfig({
-    nodes: ["a", "b", "c"].map((name, i) => ({ name: `redis-${name}`, host: `10.1.0.${i + 1}` })),
-    sshPrivateKey: KEY,
-    redis: { maxmemory: "1gb" },
-    adminPassword: "admin-0123456789abcdef",
-    replicationPassword: "replication-0123456789",
-    sentinelAuthPassword: "sentinel-auth-0123456789",
-    sentinelPassword: "sentinel-0123456789abcdef",
-    appPassword: "app-0123456789abcdef",
-    healthCheckPassword: "health-0123456789abcdef",
-    statsPassword: "stats-0123456789abcdef",
-    proxy: { nodes: ["redis-a", "redis-b"], writeVip: "10.1.0.100", readVip: "10.1.0.101", checkIntervalMs: 500 },
-});
+const cfg = parseStackConfig(proxiedConfig({ nodes: ["redis-a", "redis-b"], writeVip: "10.1.0.100", readVip: "10.1.0.101", checkIntervalMs: 500 }, {}, "redis-"));
 const secrets = { healthCheck: "HC", sentinel: "SP", stats: "ST" };
 const haproxy = renderHaproxyConfig(cfg, cfg.nodes[0], secrets);
 
