@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import Redis from "ioredis";
 import { awaitAgreement } from "../../components/sentinel-agreement";
-import { askRedis, backendFilesContaining, exportState, freshStack, labConfig, labHosts, lab, newPasswords, onHost, timed } from "./lab";
+import { askRedis, waitFor, backendFilesContaining, exportState, freshStack, labConfig, labHosts, lab, newPasswords, onHost, timed } from "./lab";
 
 describe("lab cluster: Redis and Sentinel on three hosts", function () {
     const hosts = labHosts();
@@ -37,15 +37,6 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         const votes = new Map<string, number>();
         for (const a of answers) if (a) votes.set(a, (votes.get(a) ?? 0) + 1);
         return [...votes].find(([, n]) => n >= 2)?.[0];
-    };
-    /** Seconds until cond() holds; fails after the limit. */
-    const waitFor = async (what: string, cond: () => Promise<boolean>, limitSeconds: number) => {
-        const start = Date.now();
-        while (!(await cond())) {
-            if (Date.now() - start > limitSeconds * 1000) assert.fail(`${what}: not within ${limitSeconds} s`);
-            await new Promise((r) => setTimeout(r, 100));
-        }
-        return (Date.now() - start) / 1000;
     };
     /** Records every process list on the hosts until the returned function is called, which returns the passwords seen. */
     const sampleProcessLists = () => {

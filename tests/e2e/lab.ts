@@ -97,6 +97,16 @@ export async function askRedis<T>(opts: RedisOptions, fn: (c: Redis) => Promise<
     }
 }
 
+/** Seconds until cond() holds, polled every 100 ms; throws naming `what` after the limit. */
+export async function waitFor(what: string, cond: () => Promise<boolean>, limitSeconds: number): Promise<number> {
+    const start = Date.now();
+    while (!(await cond())) {
+        if (Date.now() - start > limitSeconds * 1000) throw new Error(`${what}: not within ${limitSeconds} s`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    return (Date.now() - start) / 1000;
+}
+
 /** Runs fn and returns its result with the seconds it took. */
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
     const start = process.hrtime.bigint();

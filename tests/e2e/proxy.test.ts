@@ -7,7 +7,7 @@ import { execFileSync } from "child_process";
 import type { RedisOptions } from "ioredis";
 import { benchVip } from "../../scripts/drill/bench";
 import { formatTable, runDrill } from "../../scripts/drill/drill";
-import { askRedis, freshStack, lab, labConfig, labHosts, newPasswords, onHost, ROOT } from "./lab";
+import { askRedis, waitFor, freshStack, lab, labConfig, labHosts, newPasswords, onHost, ROOT } from "./lab";
 
 describe("lab proxy: HAProxy on the write and read VIPs", function () {
     const hosts = labHosts();
@@ -33,14 +33,6 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
         }
         const ip = [...votes].find(([, n]) => n >= 2)?.[0];
         return hosts.find((h) => h.ip === ip);
-    };
-    const waitFor = async (what: string, cond: () => Promise<boolean>, limitSeconds: number) => {
-        const start = Date.now();
-        while (!(await cond())) {
-            if (Date.now() - start > limitSeconds * 1000) assert.fail(`${what}: not within ${limitSeconds} s`);
-            await new Promise((r) => setTimeout(r, 100));
-        }
-        return (Date.now() - start) / 1000;
     };
     const holderOf = (vip: string, candidates: string[]) => candidates.filter((h) => onHost(h, `ip -o -4 addr show | grep -c ' ${vip}/' || true`).trim() !== "0");
 
