@@ -141,8 +141,8 @@ async function sshRun(
     }
 }
 
-// Everything the provider needs is defined inside these methods: the provider object is
-// serialized with its closure and runs in a separate process (no module-level captures).
+// The provider object is serialized with its closure and runs in a separate process: it
+// captures only self-contained functions (sshRun), which require their packages themselves.
 const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
     async check(_olds: Inputs, news: Inputs) {
         const failures: pulumi.dynamic.CheckFailure[] = [];

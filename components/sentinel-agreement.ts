@@ -10,6 +10,7 @@
 // inputs only, kept out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { engineLog } from "./provider-log";
+import { failFastClient } from "./redis-client";
 
 export interface Endpoint {
     name: string;
@@ -54,28 +55,14 @@ const PROVIDER_VERSION = "2";
 
 /** Waits until the group agrees; returns the master and the replicas. Self-contained: serialized into the provider. */
 export async function awaitAgreement(inputs: AgreementInputs): Promise<{ master: Endpoint; replicas: string[]; waitedSeconds: number }> {
-    const Redis = require("ioredis") as typeof import("ioredis").default;
     const started = Date.now();
     const deadline = started + inputs.timeoutSeconds * 1000;
     const expected = inputs.sentinels.length - 1;
 
     const progress = engineLog("sentinel agreement");
 
-    const connect = (e: Endpoint, opts: Record<string, unknown>) => {
-        const client = new Redis({
-            host: e.host,
-            port: e.port,
-            lazyConnect: true,
-            connectTimeout: 2000,
-            commandTimeout: 3000,
-            maxRetriesPerRequest: 0,
-            retryStrategy: () => null,
-            enableOfflineQueue: false,
-            ...opts,
-        });
-        client.on("error", () => undefined); // reported through the failed command instead
-        return client;
-    };
+    const connect = (e: Endpoint, auth: { username?: string; password: string }) =>
+        failFastClient({ host: e.host, port: e.port, connectTimeout: 2000, commandTimeout: 3000, ...auth });
     const pairs = (flat: unknown[]) => {
         const m: Record<string, string> = {};
         for (let i = 0; i + 1 < flat.length; i += 2) m[String(flat[i])] = String(flat[i + 1]);

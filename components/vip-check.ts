@@ -4,6 +4,7 @@
 // proxy node's command ran again, never during preview; the password stays out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { engineLog } from "./provider-log";
+import { failFastClient } from "./redis-client";
 
 export interface VipCheckArgs {
     write: pulumi.Input<{ host: string; port: number }>;
@@ -34,12 +35,10 @@ const PROVIDER_VERSION = "1";
 
 /** Waits until both VIPs answer; returns the role each reached. Self-contained: serialized into the provider. */
 export async function awaitVips(inputs: Inputs): Promise<{ writeRole: string; readRole: string; waitedSeconds: number }> {
-    const Redis = require("ioredis") as typeof import("ioredis").default;
     const progress = engineLog("vip check");
     const started = Date.now();
     const roleAt = async (e: { host: string; port: number }) => {
-        const c = new Redis({ ...e, username: "app", password: inputs.appPassword, lazyConnect: true, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-        c.on("error", () => undefined);
+        const c = failFastClient({ ...e, username: "app", password: inputs.appPassword, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000 });
         try {
             await c.connect();
             return String(((await c.call("ROLE")) as unknown[])[0]);

@@ -28,9 +28,10 @@ pulumi config set --stack "$stack" --path redis-ha:redis.maxmemory 64mb
 pulumi config set --stack "$stack" --path redis-ha:sentinel.downAfterMilliseconds 1000
 pulumi config set --stack "$stack" --path redis-ha:sentinel.failoverTimeout 10000
 # The VIP proxy on the first two hosts, the VIPs floating between them; .100 and .101 are free.
-subnet=$(bash lab/lab.sh hosts | awk 'NR == 1 { sub(/\.[0-9]+$/, "", $2); print $2 }')
-pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[0]' "$(bash lab/lab.sh hosts | awk 'NR == 1 { print $1 }')"
-pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[1]' "$(bash lab/lab.sh hosts | awk 'NR == 2 { print $1 }')"
+read -r first first_ip second _ < <(bash lab/lab.sh hosts | tr '\n' ' ')
+subnet=${first_ip%.*}
+pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[0]' "$first"
+pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[1]' "$second"
 pulumi config set --stack "$stack" --path redis-ha:proxy.writeVip "$subnet.100"
 pulumi config set --stack "$stack" --path redis-ha:proxy.readVip "$subnet.101"
 echo "stack $stack targets: $(bash lab/lab.sh hosts | tr '\n' ' ')"
