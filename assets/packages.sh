@@ -11,6 +11,17 @@ state=/var/lib/redis-ha
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
 
+# An index update that cannot hang a deployment: each try is bounded (a stalled mirror or
+# proxy otherwise keeps `pulumi up` waiting for ever), three tries, then a clear failure.
+apt_update() {
+    local try
+    for try in 1 2 3; do
+        timeout 180 apt-get update -qq -o Acquire::http::Timeout=30 && return 0
+        warn "apt-get update failed or took over 180 s (try $try of 3)"
+    done
+    fatal "apt-get update keeps failing: check this server's apt sources and proxy"
+}
+
 main() {
     local missing=() p json=""
     require_root
@@ -18,7 +29,7 @@ main() {
     for p in ${PACKAGES:?}; do installed "$p" || missing+=("$p"); done
     if [ ${#missing[@]} -gt 0 ]; then
         info "installing ${missing[*]}"
-        apt-get update -qq -o DPkg::Lock::Timeout=120
+        apt_update
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]}" >/dev/null
         install -d -m 0755 "$state"
         printf '%s\n' "${missing[@]}" >>"$state/installed-packages.${PACKAGE_SET:?}"
