@@ -1,7 +1,7 @@
 // redis-ha: turns the servers listed in the stack config into a highly available Redis
 // (master, replicas, Sentinel on every node), over SSH.
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, deployCluster, parseAllConfig, ResolvedConfig } from "./components";
+import { ConfigError, configWarnings, deployCluster, parseAllConfig, ResolvedConfig } from "./components";
 
 // Validate everything before any resource exists: a bad key fails the preview, not a server.
 function loadConfig(): ResolvedConfig {
@@ -15,6 +15,10 @@ function loadConfig(): ResolvedConfig {
 }
 
 const cfg = loadConfig();
+// Legal but risky settings: a warning at preview. (isConfigSecret is internal to @pulumi/pulumi:
+// present at runtime, absent from its types; without it no clear-text warning is given.)
+const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (fullKey: string) => boolean }).isConfigSecret;
+for (const warning of configWarnings(cfg, isConfigSecret ?? (() => true))) pulumi.log.warn(warning);
 const cluster = deployCluster(cfg, pulumi.secret(cfg.sshPrivateKey), {
     admin: pulumi.secret(cfg.adminPassword),
     replication: pulumi.secret(cfg.replicationPassword),

@@ -2,7 +2,8 @@
 # Installs the packages in PACKAGES, only those that are missing (no `apt-get update` when
 # nothing is). Remembers what it installed, so that removal takes away only that.
 # Environment: PACKAGES (space-separated), PACKAGE_SET (a name for this set, so that sets
-# installed by different resources are removed separately). Prints one JSON line.
+# installed by different resources are removed separately), HOLD_UNITS (services that must not
+# start on install). Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=packages
@@ -22,6 +23,23 @@ apt_update() {
     fatal "apt-get update keeps failing: check this server's apt sources and proxy"
 }
 
+# Debian starts a service as soon as its package is installed, with Debian's configuration
+# (redis-sentinel: every address, no password). The units in HOLD_UNITS whose package is about
+# to be installed are masked meanwhile (--runtime: a reboot half-way forgets the mask) and so
+# stay disabled; the scripts that write our configuration enable and start them.
+held=()
+hold_units() {
+    local unit
+    for unit in ${HOLD_UNITS:-}; do
+        [[ " $* " == *" $unit "* ]] || continue
+        systemctl mask --runtime -q "$unit.service" 2>/dev/null
+        held+=("$unit.service")
+    done
+}
+release_units() {
+    [ ${#held[@]} -eq 0 ] || systemctl unmask --runtime -q "${held[@]}" 2>/dev/null || true
+}
+
 main() {
     local missing=() p json=""
     require_root
@@ -30,6 +48,8 @@ main() {
     if [ ${#missing[@]} -gt 0 ]; then
         info "installing ${missing[*]}"
         apt_update
+        hold_units "${missing[@]}"
+        trap release_units EXIT
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]}" >/dev/null
         install -d -m 0755 "$state"
         printf '%s\n' "${missing[@]}" >>"$state/installed-packages.${PACKAGE_SET:?}"

@@ -7,7 +7,8 @@
 # rewrites it again: later runs apply the managed settings at runtime (CONFIG SET, then
 # CONFIG REWRITE) and reload the ACL file (ACL LOAD), without a restart.
 #
-# stdin: "name password" lines for admin, replication, sentinel, app, sentinel-client.
+# stdin: "name password" lines for admin, replication, sentinel, app (and healthcheck with a
+#   proxy): the Redis ACL users; discovery: Sentinel's user for clients, to ask who is master.
 # Environment: REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
 #   REDIS_SETTINGS ("key value" lines, applied at runtime), ACL_RULES ("user rules" lines),
 #   RUNTIME (packages: Debian's unit; docker: the container Pulumi creates after this first run).
@@ -27,12 +28,11 @@ rcli() { REDISCLI_AUTH=$(secret admin) redis-cli --no-auth-warning --user admin 
 
 # The ACL file: the default user off, our users with SHA-256 password hashes (no clear text).
 render_acl() {
-    local name rules hash
+    local name rules
     echo "user default off resetkeys resetchannels -@all"
     while read -r name rules; do
         [ -n "$name" ] || continue
-        hash=$(printf '%s' "$(secret "$name")" | sha256sum | cut -d' ' -f1)
-        echo "user $name on #$hash $rules"
+        echo "user $name on #$(secret_hash "$name") $rules"
     done <<<"$ACL_RULES"
 }
 
@@ -48,14 +48,14 @@ render_conf() { # render_conf <replicaof "ip port" or empty>
     echo "appendfsync everysec"
     printf '%s\n' "$REDIS_SETTINGS"
     echo "masteruser replication"
-    printf 'masterauth "%s"\n' "$(secret replication)"
+    echo "masterauth $(conf_quote "$(secret replication)")"
     [ -z "$1" ] || echo "replicaof $1"
 }
 
 initialize() {
     local master
     save_original "$conf"
-    master=$(discover_master "$MASTER_NAME" "$(secret sentinel-client)" "$SENTINEL_PEERS" "$NODE_IPS")
+    master=$(discover_master "$MASTER_NAME" "$SENTINEL_PEERS" "$NODE_IPS")
     if [ -z "$master" ] && [ "$INITIAL_MASTER_IP" != "$SELF_IP" ]; then
         master="$INITIAL_MASTER_IP $REDIS_PORT"
         info "no sentinel answers yet: replicating from the initial master $master"

@@ -2,14 +2,21 @@
 # Configures redis-sentinel on one node. Runs after lib/common.sh (prepended).
 #
 # First run: writes /etc/redis/sentinel.conf, monitoring the master the running sentinels
-# name, or else the initial master. From then on Sentinel owns that file (it records the
-# master, replicas and other sentinels there), and this script never rewrites it: later runs
-# change timings, quorum and auth at runtime with SENTINEL SET, which Sentinel persists itself.
+# name, or else the initial master, with Sentinel's own ACL users (its `default` user off).
+# From then on Sentinel owns that file (it records the master, replicas and other sentinels
+# there), and this script never rewrites it: later runs apply users (ACL SETUSER), the
+# sentinels' own login to each other (SENTINEL CONFIG SET), timings, quorum and auth (SENTINEL
+# SET) at runtime, then make Sentinel save them (SENTINEL FLUSHCONFIG). A sentinel set up
+# before it had ACL users (password on its default user) is migrated the same way.
 #
-# stdin: "name password" lines for sentinel (Redis ACL user) and sentinel-client (Sentinel's own).
+# stdin: "name password" lines: admin (Sentinel's administrator: the deployer), sentinel (the
+#   Redis ACL user Sentinel logs in as, and the sentinels' user among themselves), discovery
+#   (clients asking where the master is).
 # Environment: SENTINEL_PORT, REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS,
-#   MASTER_NAME, QUORUM, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, PARALLEL_SYNCS, RUNTIME (as in
-#   redis-node.sh).
+#   MASTER_NAME, QUORUM, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, PARALLEL_SYNCS,
+#   SENTINEL_ACL_RULES ("user rules" lines), SENTINEL_DEFAULT_USER ("off", or "discovery": on,
+#   with the discovery user's rights and password, for clients that send no user name),
+#   RUNTIME (as in redis-node.sh).
 # Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -18,15 +25,36 @@ conf=/etc/redis/sentinel.conf
 state=/var/lib/redis-ha
 restarted=false
 initialized=false
+migrated=false
+scli_user="admin"
 
-scli() { REDISCLI_AUTH=$(secret sentinel-client) redis-cli --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"; }
+# Talks to the local sentinel as admin, or, before a migration, as its password-only default user.
+scli() {
+    if [ "$scli_user" = admin ]; then
+        REDISCLI_AUTH=$(secret admin) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
+    else
+        REDISCLI_AUTH=$(secret discovery) redis-cli --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
+    fi
+}
 
+rules_of() { sed -n "s/^$1 //p" <<<"$SENTINEL_ACL_RULES"; }
+
+# `user` lines for sentinel.conf, passwords as SHA-256 hashes.
+render_users() {
+    local name rules
+    if [ "$SENTINEL_DEFAULT_USER" = discovery ]; then
+        echo "user default on #$(secret_hash discovery) $(rules_of discovery)"
+    else
+        echo "user default off"
+    fi
+    while read -r name rules; do
+        [ -n "$name" ] && echo "user $name on #$(secret_hash "$name") $rules"
+    done <<<"$SENTINEL_ACL_RULES"
+}
 
 render_conf() { # render_conf <master ip> <master port>
-    local pass
-    pass=$(secret sentinel-client)
     echo "# Written once by redis-ha at creation. Sentinel owns this file now; redis-ha changes"
-    echo "# settings at runtime with SENTINEL SET and never rewrites it."
+    echo "# settings at runtime (ACL SETUSER, SENTINEL SET) and never rewrites it."
     echo "port $SENTINEL_PORT"
     echo "bind $SELF_IP 127.0.0.1"
     echo "protected-mode no"
@@ -35,15 +63,16 @@ render_conf() { # render_conf <master ip> <master port>
     echo "pidfile /run/sentinel/redis-sentinel.pid"
     echo "logfile /var/log/redis/redis-sentinel.log"
     echo "dir /var/lib/redis"
-    printf 'requirepass "%s"\n' "$pass"
-    printf 'sentinel sentinel-pass "%s"\n' "$pass"
+    render_users
+    echo "sentinel sentinel-user sentinel"
+    echo "sentinel sentinel-pass $(conf_quote "$(secret sentinel)")"
     echo "sentinel announce-ip $SELF_IP"
     echo "sentinel resolve-hostnames no"
     echo "sentinel announce-hostnames no"
     echo "sentinel deny-scripts-reconfig yes"
     echo "sentinel monitor $MASTER_NAME $1 $2 $QUORUM"
     echo "sentinel auth-user $MASTER_NAME sentinel"
-    printf 'sentinel auth-pass %s "%s"\n' "$MASTER_NAME" "$(secret sentinel)"
+    echo "sentinel auth-pass $MASTER_NAME $(conf_quote "$(secret sentinel)")"
     echo "sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS"
     echo "sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS"
     echo "sentinel parallel-syncs $MASTER_NAME $PARALLEL_SYNCS"
@@ -52,7 +81,7 @@ render_conf() { # render_conf <master ip> <master port>
 initialize() {
     local master
     save_original "$conf"
-    master=$(discover_master "$MASTER_NAME" "$(secret sentinel-client)" "$SENTINEL_PEERS" "$NODE_IPS")
+    master=$(discover_master "$MASTER_NAME" "$SENTINEL_PEERS" "$NODE_IPS")
     [ -n "$master" ] || master="$INITIAL_MASTER_IP $REDIS_PORT"
     info "monitoring $MASTER_NAME at $master"
     # shellcheck disable=SC2086 # "ip port" splits into two arguments on purpose
@@ -65,16 +94,56 @@ initialize() {
     initialized=true
 }
 
+# Waits until the local sentinel answers, as admin or (not migrated yet) as its default user.
+connect_sentinel() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        scli_user="admin"
+        [ "$(scli PING 2>/dev/null)" != PONG ] || return 0
+        scli_user=default
+        if [ "$(scli PING 2>/dev/null)" = PONG ]; then
+            info "Sentinel has no ACL users yet: adding them (its default user loses its rights)"
+            migrated=true
+            return 0
+        fi
+        sleep 0.1
+    done
+    fatal "redis-sentinel does not answer, or takes neither the admin nor the old password: journalctl -u redis-sentinel, /var/log/redis/"
+}
+
+expect_ok() { # expect_ok <what> <output>
+    [ "$2" = OK ] || fatal "$1: $2"
+}
+
+apply_users() {
+    local name rules
+    # admin first: once it exists, the rest goes through it.
+    while read -r name rules; do
+        [ -n "$name" ] || continue
+        # shellcheck disable=SC2086 # the rules are separate arguments
+        expect_ok "ACL SETUSER $name" "$(printf '#%s' "$(secret_hash "$name")" | scli -x ACL SETUSER "$name" reset on $rules)"
+        [ "$name" != admin ] || scli_user="admin"
+    done <<<"$SENTINEL_ACL_RULES"
+    if [ "$SENTINEL_DEFAULT_USER" = discovery ]; then
+        # shellcheck disable=SC2046 # the rules are separate arguments
+        expect_ok "ACL SETUSER default" "$(printf '#%s' "$(secret_hash discovery)" | scli -x ACL SETUSER default reset on $(rules_of discovery))"
+    else
+        expect_ok "ACL SETUSER default" "$(scli ACL SETUSER default reset off)"
+    fi
+}
+
 apply_runtime() {
-    local out
     service_ensure_running sentinel
-    wait_pong sentinel scli
-    # -x: the password is the last argument, read from stdin, never on the command line.
-    out=$(secret sentinel | scli -x SENTINEL SET "$MASTER_NAME" quorum "$QUORUM" \
+    connect_sentinel
+    apply_users
+    expect_ok "SENTINEL CONFIG SET sentinel-user" "$(scli SENTINEL CONFIG SET sentinel-user sentinel)"
+    # -x: a password is the last argument, read from stdin, never on the command line.
+    expect_ok "SENTINEL CONFIG SET sentinel-pass" "$(secret sentinel | scli -x SENTINEL CONFIG SET sentinel-pass)"
+    expect_ok "SENTINEL SET $MASTER_NAME …" "$(secret sentinel | scli -x SENTINEL SET "$MASTER_NAME" quorum "$QUORUM" \
         down-after-milliseconds "$DOWN_AFTER_MS" failover-timeout "$FAILOVER_TIMEOUT_MS" \
-        parallel-syncs "$PARALLEL_SYNCS" auth-user sentinel auth-pass)
-    [ "$out" = OK ] || fatal "SENTINEL SET $MASTER_NAME …: $out"
-    info "timings, quorum and auth applied at runtime, no restart"
+        parallel-syncs "$PARALLEL_SYNCS" auth-user sentinel auth-pass)"
+    expect_ok "SENTINEL FLUSHCONFIG" "$(scli SENTINEL FLUSHCONFIG)"
+    info "users, timings, quorum and auth applied at runtime, no restart"
 }
 
 main() {
@@ -82,7 +151,7 @@ main() {
     command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
     read_secrets
     if [ -f "$state/sentinel.initialized" ]; then apply_runtime; else initialize; fi
-    printf '{"initialized":%s,"restarted":%s,"master":"%s"}\n' "$initialized" "$restarted" \
+    printf '{"initialized":%s,"restarted":%s,"migrated":%s,"master":"%s"}\n' "$initialized" "$restarted" "$migrated" \
         "$(scli SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ' | sed 's/ $//; s/ /:/')"
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Takes the VIP proxy off a node: stops keepalived (the VIPs go with it) or removes the static
-# VIPs, puts Debian's original haproxy.cfg and keepalived.conf back and stops HAProxy.
+# VIPs, puts Debian's original haproxy.cfg and keepalived.conf back, removes the Lua guard and
+# stops HAProxy.
 # Environment: VIPS. Runs after lib/common.sh (prepended).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -23,6 +24,7 @@ main() {
         [ -z "$dev" ] || ip addr del "$vip/32" dev "$dev" || true
     done
     [ ! -f "$state/haproxy.cfg.orig" ] || mv -f "$state/haproxy.cfg.orig" /etc/haproxy/haproxy.cfg
+    rm -f /etc/haproxy/redis-ha-guard.lua /etc/haproxy/redis-ha-guard.lua.prev
     if [ -f "$state/keepalived.conf.orig" ]; then mv -f "$state/keepalived.conf.orig" /etc/keepalived/keepalived.conf; else rm -f /etc/keepalived/keepalived.conf; fi
     rm -f /etc/sysctl.d/61-redis-ha-proxy.conf
     info "VIP proxy removed"

@@ -7,12 +7,14 @@
 #
 # stdin: the complete haproxy.cfg (it holds passwords).
 # Environment: SELF_IP, VIPS ("write-ip read-ip"), PROXY_PORT, KEEPALIVED_CONF (empty with one
-#   proxy node, `@IFACE@` standing for the interface). Prints one JSON line.
+#   proxy node, `@IFACE@` standing for the interface), GUARD_LUA (assets/haproxy-guard.lua,
+#   which haproxy.cfg loads). Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag='vip-proxy'
 state=/var/lib/redis-ha
 haproxy_cfg=/etc/haproxy/haproxy.cfg
+guard_lua=/etc/haproxy/redis-ha-guard.lua # components/proxy-config.ts: GUARD_LUA_PATH
 keepalived_cfg=/etc/keepalived/keepalived.conf
 vip_unit=/etc/systemd/system/redis-ha-vips.service
 sysctl_file=/etc/sysctl.d/61-redis-ha-proxy.conf
@@ -38,18 +40,33 @@ save_server_state() {
     fi
 }
 
+# The Lua guard that haproxy.cfg loads (not secret). Prints "changed" when it wrote a new
+# version; the one before stays as .prev until the configuration using the new one is valid.
+install_guard() {
+    if [ -f "$guard_lua" ] && ! printf '%s' "${GUARD_LUA:?}" | cmp -s - "$guard_lua"; then
+        cp -p "$guard_lua" "$guard_lua.prev"
+    fi
+    printf '%s' "${GUARD_LUA:?}" | install_if_changed "$guard_lua" root:haproxy 0644
+}
+
+# Usage: write_haproxy <"changed" when the guard changed: HAProxy must load it, even with the
+# same haproxy.cfg>, haproxy.cfg on stdin.
 write_haproxy() {
-    local tmp out
+    local guard_changed=$1 tmp out
     tmp=$(mktemp /etc/haproxy/.redis-ha.XXXXXX)
     cat >"$tmp"
-    if cmp -s "$tmp" "$haproxy_cfg" && systemctl is-active -q haproxy; then
+    if [ -z "$guard_changed" ] && cmp -s "$tmp" "$haproxy_cfg" && systemctl is-active -q haproxy; then
         rm -f "$tmp"
         return 0
     fi
     if ! out=$(haproxy -c -q -f "$tmp" 2>&1); then
         rm -f "$tmp"
+        if [ -n "$guard_changed" ]; then # the new guard goes back out too
+            if [ -f "$guard_lua.prev" ]; then mv -f "$guard_lua.prev" "$guard_lua"; else rm -f "$guard_lua"; fi
+        fi
         fatal "the new haproxy.cfg is not valid, HAProxy keeps the old one: $out"
     fi
+    rm -f "$guard_lua.prev"
     install -d -m 0755 "$state"
     [ -f "$state/haproxy.cfg.orig" ] || cp -p "$haproxy_cfg" "$state/haproxy.cfg.orig"
     chown root:haproxy "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" "$haproxy_cfg"
@@ -123,7 +140,7 @@ UNIT
 }
 
 main() {
-    local iface vip held=""
+    local iface vip held="" guard_changed
     : "${PROXY_PORT:?}"
     require_root
     command -v haproxy >/dev/null || fatal "haproxy is not installed"
@@ -131,7 +148,8 @@ main() {
     [ -n "$iface" ] || fatal "no interface holds $SELF_IP (privateIp)"
     allow_nonlocal_bind
     if [ -n "${KEEPALIVED_CONF:-}" ]; then floating_vips "$iface"; else static_vips "$iface"; fi
-    write_haproxy
+    guard_changed=$(install_guard)
+    write_haproxy "$guard_changed"
     verify_listening
     for vip in ${VIPS:?}; do ip -o -4 addr show dev "$iface" | grep -q " $vip/" && held+="${held:+,}\"$vip\""; done
     printf '{"interface":"%s","vipMode":"%s","haproxy":"%s","holds":[%s]}\n' "$iface" "$vip_mode" "$haproxy_state" "$held"

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ResolvedConfig } from "./config";
 import { discoverMaster } from "./discovery";
 import { ClusterSecrets, RedisNode } from "./redis-node";
-import { nodeConnection } from "./remote-command";
+import { nodeSsh } from "./host-key";
 import { SentinelAgreement } from "./sentinel-agreement";
 import { SentinelNode } from "./sentinel-node";
 import { ServerPrep } from "./server-prep";
@@ -19,10 +19,12 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
     // Refuses a changed runtime at preview; everything on the servers waits for it.
     const guard = new RuntimeGuard("runtime", runtime.name);
     const preps = new Map<string, ServerPrep>();
-    const connections = new Map(cfg.nodes.map((n) => [n.name, nodeConnection(n, sshPrivateKey, cfg.sshTimeoutSeconds)]));
+    // Each node's SSH host key is pinned first; every command then refuses another key.
+    const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, { dependsOn: [guard] })]));
+    const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
     const redis = cfg.nodes.map((node) => {
         const connection = connections.get(node.name)!;
-        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, { dependsOn: [guard] });
+        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, { dependsOn: [ssh.get(node.name)!.hostKey] });
         preps.set(node.name, prep);
         return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, { dependsOn: prep.done });
     });
@@ -44,7 +46,6 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
             masterName: cfg.sentinel.masterName,
             sentinels: sentinelEndpoints,
             redis: redisEndpoints,
-            sentinelPassword: secrets.sentinel,
             adminPassword: secrets.admin,
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
             revisions: [...redis, ...sentinels].map((n) => n.command.runId),
@@ -100,10 +101,14 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
         proxyStats: proxy?.statsUrls,
         /** With a proxy: spreads into `new Redis({...})` of ioredis to reach the master through the write VIP. */
         vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app }),
-        /** Spreads into `new Redis({...})` of ioredis: sentinel mode, the least-privileged `app` user. */
+        /**
+         * Spreads into `new Redis({...})` of ioredis: sentinel mode, Sentinel's discovery-only
+         * user and the least-privileged `app` user of Redis.
+         */
         ioredis: pulumi.secret({
             sentinels: sentinelEndpoints.map(({ host, port }) => ({ host, port })),
             name: cfg.sentinel.masterName,
+            sentinelUsername: "discovery",
             sentinelPassword: secrets.sentinel,
             username: "app",
             password: secrets.app,

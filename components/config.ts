@@ -2,6 +2,9 @@
 // Every error names the config key (as `pulumi config set` spells it) and what to do about it.
 // Defaults follow Redis's own recommendations (see README, "Config keys").
 import { z } from "zod";
+import { globCanMatchPrefix } from "./glob";
+import { ipv4Number, networkText, inNetwork, parseNetwork, coveringNetwork, unusableAddress } from "./ipv4";
+import { hostKeyFingerprint } from "./ssh";
 
 export const CONFIG_NAMESPACE = "redis-ha";
 
@@ -19,6 +22,24 @@ const count = (min: number, max: number) =>
         .min(min, { error: `must be at least ${min}` })
         .max(max, { error: `must be at most ${max}` });
 
+/** Why a Docker image reference would not pin what runs, or undefined. */
+function imageProblem(image: string): string | undefined {
+    const m = /^(?<name>[^@]+?)(?::(?<tag>[^:/@]+))?(?<digest>@sha256:[a-f0-9]{64})?$/.exec(image);
+    const component = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+    const name = new RegExp(`^(?:[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*(?::\\d+)?/)?${component}(?:/${component})*$`);
+    if (!m?.groups || !name.test(m.groups.name) || (m.groups.tag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(m.groups.tag))) {
+        return "must be an image such as redis:7.4.2 or redis@sha256:<64 hex digits>";
+    }
+    const { tag, digest } = m.groups;
+    const pin = "pin a full version such as redis:7.4.2 or redis:7.4.2-bookworm, or a digest such as redis@sha256:<64 hex digits>";
+    if (digest) return undefined;
+    if (tag === undefined) return `must name a tag or digest: ${image} alone means the tag latest, which floats (it moves to every new release); ${pin}`;
+    if (/^latest$/i.test(tag) || !/^\d+\.\d+\.\d+(-[A-Za-z0-9][A-Za-z0-9._-]*)?$/.test(tag)) {
+        return `must pin a version: the tag ${tag} floats (it moves to newer releases under you); ${pin}`;
+    }
+    return undefined;
+}
+
 const nodeName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, {
     error: "must be 1-32 lower-case letters, digits or '-', e.g. redis-1 (it names resources and hosts)",
 });
@@ -33,13 +54,34 @@ export const nodeSchema = z.strictObject({
         }
     }),
     /** SSH user; root, or a user with password-less sudo. Default: root. */
-    sshUser: z.string().min(1).default("root"),
+    sshUser: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "must be a plain user name such as deploy (lower-case letters, digits, '_' or '-'; at most 32)" })
+        .default("root"),
     /** SSH port. Default: 22. */
     sshPort: port.default(22),
     /** Private address Redis and Sentinel bind and announce. Default: `host` when it is an IPv4 address. */
     privateIp: ipv4.optional(),
     /** Sentinel promotes the replica with the lowest priority; 0 = never promote. Default: 100. */
     replicaPriority: count(0, 1000).default(100),
+    /**
+     * The server's SSH host key, to pin: its fingerprint (`SHA256:…`, from `ssh-keygen -lf`) or its
+     * public key / known_hosts line (`ssh-ed25519 AAAA…`). Resolved to the fingerprint.
+     */
+    hostKey: z
+        .string()
+        .transform((line, ctx) => {
+            const fingerprint = hostKeyFingerprint(line);
+            if (fingerprint === undefined) {
+                ctx.addIssue({
+                    code: "custom",
+                    message:
+                        "is not an SSH host key: give its fingerprint (SHA256:…, from ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server) or its public key line (ssh-ed25519 AAAA…, e.g. from ssh-keyscan -t ed25519 <host>)",
+                });
+            }
+            return fingerprint ?? z.NEVER;
+        })
+        .optional(),
 });
 
 export const redisSchema = z
@@ -67,6 +109,13 @@ export const redisSchema = z
         minReplicasMaxLag: count(1, 3600).default(10),
         /** Delete /var/lib/redis when the stack is destroyed (run `pulumi up` after setting it). Default: false. */
         purgeDataOnDestroy: z.boolean({ error: "must be true or false" }).default(false),
+        /**
+         * Pub/Sub channel patterns (Redis globs) the `app` user may use. Default: ["*"], every channel
+         * but Sentinel's own `__sentinel__:*`. [] allows none.
+         */
+        appChannels: z
+            .array(z.string().regex(/^\S+$/, { error: "must be a channel pattern without spaces, such as app:*" }))
+            .default(["*"]),
         /** Where packages come from. Only Debian's own packages for now. */
         packageSource: z.literal("distro", { error: 'must be "distro" (the redis.io repository is not supported yet)' }).default("distro"),
     })
@@ -91,6 +140,11 @@ export const sentinelSchema = z
         parallelSyncs: count(1, 100).default(1),
         /** How long `pulumi up` waits for the sentinels to agree. Default: 180 s. */
         agreementTimeoutSeconds: count(5, 3600).default(180),
+        /**
+         * Keep Sentinel's `default` user on, with discovery-only rights and the sentinelPassword, for
+         * applications deployed with outputs that have no sentinelUsername. A transition aid. Default: false.
+         */
+        legacyClientAuth: z.boolean({ error: "must be true or false" }).default(false),
     })
     .prefault({});
 
@@ -111,6 +165,14 @@ export const proxySchema = z
     .strictObject({
         /** Nodes that run HAProxy (by name). None: no proxy. Two or more: the VIPs float between them (keepalived). */
         nodes: z.array(nodeName).default([]),
+        /** The proxy nodes' network, e.g. 10.211.99.0/24; the VIPs lie in it. Default: the proxy nodes' /24. */
+        network: z
+            .string()
+            .superRefine((cidr, ctx) => {
+                const net = parseNetwork(cidr);
+                if (typeof net === "string") ctx.addIssue({ code: "custom", message: net });
+            })
+            .optional(),
         /** Address that always reaches the master. */
         writeVip: ipv4.optional(),
         /** Address that reaches a healthy replica (or the master, see readFallbackToMaster). */
@@ -135,8 +197,10 @@ export const dockerSchema = z
         /** Redis image, with a pinned tag or digest (not `latest`). Default: redis:7.4.2. */
         image: z
             .string()
-            .regex(/^[a-z0-9./_-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$/, { error: "must name a tag or digest, e.g. redis:7.4.2" })
-            .refine((i) => !i.endsWith(":latest"), { error: "must pin a version: latest changes under you, e.g. redis:7.4.2" })
+            .superRefine((image, ctx) => {
+                const problem = imageProblem(image);
+                if (problem) ctx.addIssue({ code: "custom", message: problem });
+            })
             .default("redis:7.4.2"),
         /** Install Docker Engine from Debian's packages (docker.io) when missing. Default: false. */
         installEngine: z.boolean({ error: "must be true or false" }).default(false),
@@ -153,7 +217,15 @@ const password = (key: string) =>
     z
         .string({ error: `is required: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32)"` })
         .min(16, { error: "is too short: use at least 16 characters, e.g. openssl rand -base64 32" })
-        .regex(/^[^\s"'\\]+$/, { error: "must not contain spaces, quotes or backslashes (openssl rand -base64 32 gives a good one)" });
+        .superRefine((value, ctx) => {
+            const bad = [...new Set([...value].filter((c) => !/^[\x21-\x7e]$/.test(c)))];
+            if (bad.length === 0) return;
+            const shown = bad.map((c) => (/^[\x20-\x7e\xa1-\u{10ffff}]$/u.test(c) ? `'${c}'` : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`));
+            ctx.addIssue({
+                code: "custom",
+                message: `contains characters other than printable ASCII without spaces: ${shown.join(", ")}; use letters, digits and punctuation only, e.g. openssl rand -base64 32`,
+            });
+        });
 
 /** The secret keys, each a password of its own. */
 export const PASSWORD_KEYS = ["adminPassword", "replicationPassword", "sentinelAuthPassword", "sentinelPassword", "appPassword"] as const;
@@ -202,6 +274,8 @@ export const stackConfigSchema = z
     })
     .superRefine((cfg, ctx) => {
         const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+        const parsed = cfg.proxy.network === undefined ? undefined : parseNetwork(cfg.proxy.network);
+        const network = typeof parsed === "string" ? undefined : parsed; // a bad one is reported on proxy.network
         const seen = new Map<string, number>();
         cfg.nodes.forEach((n, i) => {
             for (const [what, value] of [
@@ -215,6 +289,12 @@ export const stackConfigSchema = z
             }
             if (n.privateIp === undefined && !isIpv4(n.host)) {
                 problem(["nodes", i, "privateIp"], `is required when host is a DNS name (${n.host}): set the address Redis should bind`);
+            }
+            const ip = n.privateIp ?? n.host;
+            const unusable = isIpv4(ip) && unusableAddress(ip, network);
+            if (unusable) {
+                const key = n.privateIp === undefined ? "host" : "privateIp";
+                problem(["nodes", i, key], `is ${ip}, ${unusable}, which the other nodes cannot reach; set nodes[${i}].privateIp to the server's address on the private network`);
             }
         });
         const n = cfg.nodes.length;
@@ -235,6 +315,25 @@ export const stackConfigSchema = z
         if (n > 1 && cfg.nodes.every((x) => x.name === master || x.replicaPriority === 0)) {
             problem(["nodes"], "gives every replica replicaPriority 0, so Sentinel could never promote one; give at least one replica a priority above 0");
         }
+        if (cfg.sentinel.failoverTimeout <= cfg.sentinel.downAfterMilliseconds) {
+            problem(
+                ["sentinel", "failoverTimeout"],
+                `is ${cfg.sentinel.failoverTimeout} ms, not more than redis-ha:sentinel.downAfterMilliseconds (${cfg.sentinel.downAfterMilliseconds} ms), so a failover would time out before it could finish; make it larger (Sentinel's default: 180000) or lower downAfterMilliseconds`,
+            );
+        }
+        const portClash = (path: [string, string], port: number, other: string, why: string) =>
+            problem(path, `is ${port}, the same as redis-ha:${other}: ${why}, and two services cannot listen on one port; give ${path.join(".")} another port`);
+        if (cfg.sentinel.port === cfg.redis.port) {
+            portClash(["sentinel", "port"], cfg.sentinel.port, "redis.port", "Redis and Sentinel both listen on every node's private address");
+        }
+        cfg.redis.appChannels.forEach((pattern, i) => {
+            if (pattern !== "*" && globCanMatchPrefix(pattern, "__sentinel__:")) {
+                problem(
+                    ["redis", "appChannels", i],
+                    `is ${pattern}, which can match Sentinel's own channels (__sentinel__:*): the sentinels trust what is published there, so an application could announce a fake master; use a prefix of your own, such as app:* ("*" alone already leaves Sentinel's channels out)`,
+                );
+            }
+        });
         if (!cfg.redis.appendonly && cfg.redis.save === "") {
             problem(["redis", "save"], 'is "" and redis.appendonly is false: a master without persistence that restarts comes back empty and wipes its replicas; keep one of them');
         }
@@ -245,10 +344,39 @@ export const stackConfigSchema = z
                 if (px.nodes.indexOf(name) !== i) problem(["proxy", "nodes", i], `lists ${name} twice`);
             });
             const ips = new Set(cfg.nodes.map((x) => x.privateIp ?? x.host));
+            const proxyIps = cfg.nodes.filter((x) => px.nodes.includes(x.name)).map((x) => [x.name, x.privateIp ?? x.host] as const);
+            for (const [i, name] of px.nodes.entries()) {
+                const ip = proxyIps.find(([proxy]) => proxy === name)?.[1];
+                if (network && ip !== undefined && isIpv4(ip) && !inNetwork(ip, network)) {
+                    problem(["proxy", "nodes", i], `is ${name}, whose private address ${ip} is outside redis-ha:proxy.network (${networkText(network)}); the VIPs can only move between nodes on that network: fix redis-ha:proxy.network or the node's privateIp`);
+                }
+            }
+            for (const [port, other] of [[cfg.redis.port, "redis.port"], [cfg.sentinel.port, "sentinel.port"]] as const) {
+                if (px.statsPort === port) portClash(["proxy", "statsPort"], port, other, "on the proxy nodes HAProxy's stats page binds the same private address");
+            }
+            // Without proxy.network, the VIPs belong in the /24 that every proxy node shares.
+            const prefixes = new Set(proxyIps.map(([, ip]) => ip.split(".").slice(0, 3).join(".")));
+            const implied = !network && prefixes.size === 1 && isIpv4(proxyIps[0][1]) ? { base: ipv4Number(`${[...prefixes][0]}.0`), bits: 24 } : undefined;
+            if (!network && prefixes.size > 1 && proxyIps.every(([, ip]) => isIpv4(ip))) {
+                problem(
+                    ["proxy", "network"],
+                    `is required: the proxy nodes' private addresses (${proxyIps.map(([name, ip]) => `${name} ${ip}`).join(", ")}) are not in one /24, so the VIPs' network is unclear; set it, e.g. pulumi config set --path redis-ha:proxy.network ${coveringNetwork(proxyIps.map(([, ip]) => ip))}`,
+                );
+            }
             for (const key of ["writeVip", "readVip"] as const) {
                 const vip = px[key];
+                const unusable = vip !== undefined && unusableAddress(vip, network);
                 if (vip === undefined) problem(["proxy", key], `is required with proxy.nodes: a free address on the nodes' network, e.g. pulumi config set --path redis-ha:proxy.${key} 10.211.11.100`);
                 else if (ips.has(vip)) problem(["proxy", key], `is ${vip}, which a node already uses; pick a free address`);
+                else if (unusable) problem(["proxy", key], `is ${vip}, ${unusable}, which clients cannot reach; pick a free address on the proxy nodes' network`);
+                else if (network && !inNetwork(vip, network)) {
+                    problem(["proxy", key], `is ${vip}, outside redis-ha:proxy.network (${networkText(network)}); pick a free address in it, or correct redis-ha:proxy.network`);
+                } else if (implied && !inNetwork(vip, implied)) {
+                    problem(
+                        ["proxy", key],
+                        `is ${vip}, outside the proxy nodes' network ${networkText(implied)}: the VIP moves between the proxy nodes, so it must be on their network; pick a free address in ${networkText(implied)}, or if the network is wider, say so: pulumi config set --path redis-ha:proxy.network ${coveringNetwork([...proxyIps.map(([, ip]) => ip), vip])}`,
+                    );
+                }
             }
             if (px.writeVip !== undefined && px.writeVip === px.readVip) problem(["proxy", "readVip"], "must differ from proxy.writeVip");
             for (const key of PROXY_PASSWORD_KEYS) {

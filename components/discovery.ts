@@ -1,6 +1,7 @@
 // Asks the running sentinels which node is master, while the program runs (preview too): the
 // stack outputs then name the current master, not the one in the config or the one at the last
-// change. Read-only, short timeouts; no answer (a new cluster) gives undefined.
+// change. Read-only (Sentinel's `discovery` user), short timeouts; no answer (a new cluster)
+// gives undefined.
 import { failFastClient } from "./redis-client";
 
 export interface Discovered {
@@ -18,7 +19,7 @@ export async function discoverMaster(
 ): Promise<Discovered | undefined> {
     const answers = await Promise.all(
         sentinels.map(async (s) => {
-            const client = failFastClient({ host: s.host, port: s.port, password, connectTimeout: 1500, commandTimeout: 1500 });
+            const client = failFastClient({ host: s.host, port: s.port, username: "discovery", password, connectTimeout: 1500, commandTimeout: 1500 });
             try {
                 await client.connect();
                 const addr = (await client.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName)) as string[] | null;

@@ -55,6 +55,7 @@ export function dockerHost(node: NodeConfig): string {
 export class DockerRuntime implements Runtime {
     readonly name = "docker" as const;
     readonly packages: string[];
+    readonly heldUnits: string[] = [];
     readonly scriptEnv = { RUNTIME: "docker" };
     private readonly providers = new Map<string, docker.Provider>();
     private readonly images = new Map<string, pulumi.Input<string>>();

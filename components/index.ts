@@ -1,5 +1,6 @@
 export * from "./cluster";
 export * from "./config";
+export * from "./config-warnings";
 export * from "./discovery";
 export * from "./redis-node";
 export * from "./remote-command";

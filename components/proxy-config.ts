@@ -3,9 +3,23 @@
 import type { NodeConfig, ResolvedConfig } from "./config";
 
 export interface ProxySecrets {
+    /** Redis ACL user `healthcheck`. */
     healthCheck: string;
+    /** Sentinel ACL user `discovery`. */
     sentinel: string;
+    /** Stats page, user `admin`. */
     stats: string;
+}
+
+/** Where vip-proxy.sh installs assets/haproxy-guard.lua, which haproxy.cfg loads. */
+export const GUARD_LUA_PATH = "/etc/haproxy/redis-ha-guard.lua";
+
+/**
+ * How often the Lua guard counts the sentinels' votes: four times per check interval, so that it
+ * adds at most a quarter interval to the check that noticed (a sweep costs next to nothing).
+ */
+function guardIntervalMs(cfg: ResolvedConfig): number {
+    return Math.max(50, Math.floor(cfg.proxy.checkIntervalMs / 4));
 }
 
 /** Port the proxy listens on, on both VIPs. */
@@ -13,30 +27,58 @@ export function proxyPort(cfg: ResolvedConfig): number {
     return cfg.proxy.port ?? cfg.redis.port;
 }
 
-// In haproxy.cfg, single quotes pass regular expressions through untouched; in double quotes
-// \r\n become CR LF, as the Redis protocol wants.
+// Passwords may hold any printable character but space (" ' \ $ # : …), so nothing reaches
+// haproxy.cfg as it is. Commands go out in RESP's multibulk form (each argument prefixed by its
+// length, so Redis takes any byte as part of it), and each command or password is one
+// double-quoted argument in which everything but letters and digits is written \xHH: HAProxy
+// decodes those bytes and nothing else there (no `$NAME` expansion, no `#` comment, no end of
+// the argument at a quote or space). Single quotes pass the regular expressions through untouched.
 
 /** Backend names are derived from node names, which are [a-z0-9-]. */
 const id = (name: string) => name.replace(/-/g, "_");
+
+/** A Redis command as RESP sends it (multibulk): any byte may stand in any argument. */
+function resp(...args: string[]): string {
+    return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a, "utf8")}\r\n${a}\r\n`).join("");
+}
+
+/** `value` as one double-quoted haproxy.cfg argument: letters and digits as they are, CR LF as \r\n, any other byte \xHH. */
+function haproxyQuote(value: string): string {
+    let out = "";
+    for (const b of Buffer.from(value, "utf8")) {
+        const c = String.fromCharCode(b);
+        if (/[A-Za-z0-9]/.test(c)) out += c;
+        else if (b === 0x0d) out += "\\r";
+        else if (b === 0x0a) out += "\\n";
+        else out += "\\x" + b.toString(16).padStart(2, "0");
+    }
+    return `"${out}"`;
+}
+
+const send = (...command: string[]) => `    tcp-check send ${haproxyQuote(resp(...command))}`;
 
 /** A check that logs in as the healthcheck user and expects ROLE's answer to match `role`. */
 function roleCheck(password: string, role: string): string[] {
     return [
         "    option tcp-check",
         "    tcp-check connect",
-        `    tcp-check send "AUTH healthcheck ${password}\\r\\n"`,
-        "    tcp-check expect string +OK",
-        `    tcp-check send "ROLE\\r\\n"`,
+        send("AUTH", "healthcheck", password),
+        "    tcp-check expect min-recv 5 string +OK", // conclusive once 5 bytes are in: +OK CR LF or an error
+        send("ROLE"),
         `    tcp-check expect min-recv 0 rstring '${role}'`,
-        `    tcp-check send "QUIT\\r\\n"`,
+        send("QUIT"),
     ];
 }
 
 /**
- * haproxy.cfg for one proxy node. A node receives writes only if it answers ROLE as master
- * (checked as the `healthcheck` user) AND a majority of sentinels name it as master; sessions on
- * a node that stops passing are cut at once, so clients reconnect to the new master. Reads go to
- * replicas whose link to the master is up, else (if configured) to the master.
+ * haproxy.cfg for one proxy node. A node receives new connections for writes only while it
+ * answers ROLE as master (checked as Redis's `healthcheck` user) AND a majority of sentinels name
+ * it as master (asked as Sentinel's `discovery` user). Established sessions are cut as soon as
+ * either stops: by `on-marked-down shutdown-sessions` when the node's own check fails, by the
+ * Lua guard (assets/haproxy-guard.lua) when the sentinels' majority goes, even while the node
+ * still says master (a demoted master cut off together with this proxy). Clients then reconnect
+ * to the new master. Reads go to replicas whose link to the master is up, else (if configured)
+ * to the master.
  */
 export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secrets: ProxySecrets): string {
     const px = cfg.proxy;
@@ -45,7 +87,8 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
     const add = (...l: string[]) => lines.push(...l);
 
     add(
-        "# Managed by redis-ha (Pulumi): rewritten on change, then HAProxy reloads without dropping connections.",
+        "# Managed by redis-ha (Pulumi): rewritten on change, then HAProxy reloads: the old process closes its",
+        "# sessions to masters at once (redis-ha-guard.lua), the others finish there.",
         "global",
         "    log /dev/log local0",
         "    stats socket /run/haproxy/admin.sock mode 660 level admin",
@@ -56,6 +99,12 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "    user haproxy",
         "    group haproxy",
         `    maxconn ${px.maxConnections}`,
+        // The guard's settings come as environment variables, set before lua-load, so the Lua
+        // file itself is the same on every node.
+        "    # The guard closes the sessions to a node that fewer than a majority of sentinels name.",
+        `    setenv REDIS_HA_GUARD_MAJORITY ${majority}`,
+        `    setenv REDIS_HA_GUARD_INTERVAL_MS ${guardIntervalMs(cfg)}`,
+        `    lua-load ${GUARD_LUA_PATH}`,
         "",
         "defaults",
         "    log global",
@@ -79,22 +128,24 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "",
     );
 
+    add("# Checks send Redis commands in RESP form; in double quotes \\xHH stands for one byte.", "");
     for (const n of cfg.nodes) {
         add(
             `# ${n.name} is master for the sentinels that name it (one check per sentinel). One failed`,
-            "# check takes a sentinel's vote away: the guard errs towards not routing.",
+            "# check takes a sentinel's vote away: this errs towards not routing. Fewer than a",
+            `# majority: no new connection goes to ${n.name} and the Lua guard cuts its sessions.`,
             `backend sentinels_name_${id(n.name)}`,
             "    default-server fall 1 rise 2",
             "    option tcp-check",
             "    tcp-check connect",
-            `    tcp-check send "AUTH ${secrets.sentinel}\\r\\n"`,
-            "    tcp-check expect string +OK",
-            `    tcp-check send "SENTINEL get-master-addr-by-name ${cfg.sentinel.masterName}\\r\\n"`,
+            send("AUTH", "discovery", secrets.sentinel),
+            "    tcp-check expect min-recv 5 string +OK", // conclusive once 5 bytes are in: +OK CR LF or an error
+            send("SENTINEL", "get-master-addr-by-name", cfg.sentinel.masterName),
             // First the whole reply (any address), then, conclusively, the address as a RESP bulk
             // string: 10.0.0.1 must not match 10.0.0.12.
             "    tcp-check expect rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n[0-9.]+\\r\\n\\$[0-9]+\\r\\n[0-9]+\\r\\n'",
             `    tcp-check expect min-recv 0 rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n${n.privateIp.replace(/\./g, "\\.")}\\r\\n'`,
-            `    tcp-check send "QUIT\\r\\n"`,
+            send("QUIT"),
             ...cfg.nodes.map((s) => `    server sentinel_${id(s.name)} ${s.privateIp}:${cfg.sentinel.port} check`),
             "",
             `# ${n.name} itself says it is master.`,
@@ -137,7 +188,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "    stats enable",
         "    stats uri /",
         "    stats refresh 5s",
-        `    stats auth admin:${secrets.stats}`,
+        `    stats auth ${haproxyQuote(`admin:${secrets.stats}`)}`, // the first colon ends the user name
         "",
     );
     return lines.join("\n");

@@ -57,7 +57,7 @@ export class RedisNode extends pulumi.ComponentResource {
                     replication: secrets.replication,
                     sentinel: secrets.sentinelAuth,
                     app: secrets.app,
-                    "sentinel-client": secrets.sentinel,
+                    discovery: secrets.sentinel,
                     ...(cfg.proxy.nodes.length > 0 && secrets.healthCheck ? { healthcheck: secrets.healthCheck } : {}),
                 }),
             },

@@ -6,7 +6,12 @@
 // into a private temporary file, and is run with bash; what follows it on stdin (secrets) is
 // the script's own stdin. So neither the script nor any secret shows up in a process list,
 // and no secret is ever part of a command line or an environment variable.
+//
+// Whom it talks to: with `connection.hostKey` set (a HostKey's fingerprint, see host-key.ts),
+// the server must present that host key before anything is sent, login included; another key
+// fails the step at once, saying how to accept a reinstalled server.
 import * as pulumi from "@pulumi/pulumi";
+import { type Connection, sshRun, type Target } from "./ssh";
 
 /** The SSH connection. The private key is a secret. */
 export interface ConnectionArgs {
@@ -16,12 +21,23 @@ export interface ConnectionArgs {
     privateKey: pulumi.Input<string>;
     /** Seconds to keep retrying while the server is unreachable (it may still be booting). Default 60. */
     dialTimeoutSeconds?: pulumi.Input<number>;
+    /**
+     * The host key the server must present: its fingerprint, `SHA256:…` as `ssh-keygen -lf`
+     * prints it, normally a `HostKey`'s `fingerprint` (see host-key.ts). It is checked during key
+     * exchange, before authentication: a server presenting another key receives nothing of ours.
+     * Unset: not checked (stacks from before host keys were recorded).
+     */
+    hostKey?: pulumi.Input<string>;
+    /** For error messages only: the URN of the `HostKey` resource that recorded `hostKey`. */
+    hostKeyResource?: pulumi.Input<string>;
 }
 
 /**
  * A change of any script, of `stdin` or of `environment` runs the update step (default: the
- * create script again, so scripts must be idempotent). A change of `triggers` or of the target
- * (host, port, user) replaces the resource: delete, then create.
+ * create script again, so scripts must be idempotent); so does another host key than the one
+ * recorded (a reinstalled server). A change of `triggers` or of the target (host, port, user)
+ * replaces the resource: delete, then create. A new private key, or a host key recorded for the
+ * first time, is only kept in the state: an update that runs nothing (see planChange).
  */
 export interface RemoteCommandArgs {
     connection: pulumi.Input<ConnectionArgs>;
@@ -39,16 +55,17 @@ export interface RemoteCommandArgs {
     triggers?: pulumi.Input<unknown[]>;
 }
 
-interface Connection {
-    host: string;
-    port?: number;
-    user?: string;
-    privateKey: string;
-    dialTimeoutSeconds?: number;
-}
-
 interface Inputs {
+    /** Secret as a whole (it holds the private key). */
     connection: Connection;
+    /**
+     * The expected host key fingerprint. Kept outside `connection` so that it can be unknown
+     * during a preview (a HostKey still to be created) while the connection stays known: an
+     * unknown connection would look like another target, and the preview would show every
+     * command replaced.
+     */
+    hostKey?: string;
+    hostKeyResource?: string;
     create: string;
     update?: string;
     delete?: string;
@@ -66,84 +83,46 @@ interface Outputs extends Inputs {
     runId: string;
 }
 
+// Not bumped for host keys: a command whose state has no host key yet records it by an update
+// that runs nothing (see planChange), and that update also stores the new provider code, which
+// later delete steps use. Bumping this would run every script on every node again.
 const PROVIDER_VERSION = "1";
 
 /**
- * Runs `script` with bash on the server and returns its output, or throws an error naming the
- * server, the exit code and the tail of stderr. Retries the connection (not the script) until
- * `dialTimeoutSeconds` has passed. Self-contained: it is serialized into the provider.
+ * What a change of inputs asks of a RemoteCommand. Self-contained: serialized into the provider.
+ *  - replaces: another target (host, port, user) or other triggers: delete, then create;
+ *  - run: the update step runs: another script, stdin, environment or provider version; or
+ *    another host key than the one recorded, which means the node was reinstalled or replaced,
+ *    so its configuration is likely gone and the (idempotent) scripts run again to restore it;
+ *  - record: only connection details to keep, nothing to run: a rotated SSH key, a host key
+ *    recorded for the first time (a command from before host keys were checked; the HostKey
+ *    that supplies it has just verified or recorded this server) or no longer given, or the
+ *    HostKey's URN.
+ * Why "record" is an update and not "no change": when diff reports no change, Pulumi keeps the
+ * old outputs (a "same" step stores the new inputs but the old outputs), and delete steps read
+ * the outputs, so a later delete would connect with the old private key and check no host key;
+ * it would even run the old provider code, which is serialized into the outputs too. The record
+ * update replaces the outputs and opens no SSH session; the plan shows it as an update.
  */
-async function sshRun(
-    conn: Connection,
-    script: string,
-    environment: Record<string, string> | undefined,
-    stdin: string | undefined,
-): Promise<{ stdout: string; stderr: string }> {
-    const { Client } = require("ssh2") as typeof import("ssh2");
-    const user = conn.user ?? "root";
-    const where = `${user}@${conn.host}:${conn.port ?? 22}`;
-    const deadline = Date.now() + (conn.dialTimeoutSeconds ?? 60) * 1000;
-    const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-
-    const connect = () =>
-        new Promise<InstanceType<typeof Client>>((resolve, reject) => {
-            const c = new Client();
-            c.once("ready", () => resolve(c));
-            c.once("error", (e: Error) => reject(e));
-            c.connect({ host: conn.host, port: conn.port ?? 22, username: user, privateKey: conn.privateKey, readyTimeout: 10000 });
-        });
-
-    let client: InstanceType<typeof Client>;
-    for (;;) {
-        try {
-            client = await connect();
-            break;
-        } catch (e) {
-            const msg = (e as Error).message;
-            if (/authentication methods failed|privateKey|passphrase/i.test(msg)) {
-                throw new Error(`SSH to ${where} refused our key: ${msg}. Check sshUser and sshPrivateKey for this node.`);
-            }
-            if (Date.now() > deadline) {
-                throw new Error(`cannot reach ${where} over SSH (gave up after ${conn.dialTimeoutSeconds ?? 60} s): ${msg}`);
-            }
-            await new Promise((r) => setTimeout(r, 1000));
-        }
-    }
-
-    const exports = Object.entries(environment ?? {})
-        .map(([k, v]) => `export ${k}=${quote(v)}\n`)
-        .join("");
-    const framed = Buffer.from(exports + script, "utf8");
-    const runAs = user === "root" ? "bash" : "sudo -n bash";
-    const command =
-        `umask 077; d=$(mktemp -d) || exit 97; trap 'rm -rf "$d"' EXIT; ` +
-        `dd of="$d/script" bs=1 count=${framed.length} status=none && ${runAs} "$d/script"`;
-
-    try {
-        return await new Promise((resolve, reject) => {
-            client.exec(command, (err, channel) => {
-                if (err) return reject(new Error(`${where}: cannot start the script: ${err.message}`));
-                let stdout = "";
-                let stderr = "";
-                channel.on("data", (d: Buffer) => (stdout += d.toString()));
-                channel.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-                channel.on("close", (code: number | null, signal?: string) => {
-                    if (code === 0) return resolve({ stdout: stdout.trimEnd(), stderr: stderr.trimEnd() });
-                    const tail = stderr.trimEnd().split("\n").slice(-15).join("\n");
-                    reject(new Error(`${where}: script failed (${signal ? `signal ${signal}` : `exit ${code}`}):\n${tail}`));
-                });
-                channel.write(framed);
-                channel.end(stdin ?? "");
-            });
-        });
-    } finally {
-        client.end();
-    }
+function planChange(olds: Outputs, news: Inputs): { replaces: string[]; run: boolean; record: boolean } {
+    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    const where = (c: Connection) => [c.host, c.port ?? 22, c.user ?? "root"];
+    const replaces: string[] = [];
+    if (!same(where(olds.connection), where(news.connection))) replaces.push("connection");
+    if (!same(olds.triggers, news.triggers)) replaces.push("triggers");
+    const rekeyed = olds.hostKey !== undefined && news.hostKey !== undefined && olds.hostKey !== news.hostKey;
+    const run = rekeyed || (["create", "update", "delete", "stdin", "environment", "providerVersion"] as const).some((k) => !same(olds[k], news[k]));
+    const record = !same(olds.connection.privateKey, news.connection.privateKey) || !same(olds.hostKey, news.hostKey) || !same(olds.hostKeyResource, news.hostKeyResource);
+    return { replaces, run, record };
 }
 
+/** The target of a command: its connection and the host key to expect. */
+const targetOf = (p: Inputs): Target => ({ ...p.connection, hostKey: p.hostKey, hostKeyResource: p.hostKeyResource });
+
 // The provider object is serialized with its closure and runs in a separate process: it
-// captures only self-contained functions (sshRun), which require their packages themselves.
-const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
+// captures only self-contained functions (sshRun, planChange, targetOf), which require their
+// packages themselves. Exported for tests, which call it directly.
+export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
     async check(_olds: Inputs, news: Inputs) {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!news.connection?.host) failures.push({ property: "connection", reason: "connection.host is required" });
@@ -152,42 +131,61 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
     },
 
     async diff(_id: string, olds: Outputs, news: Inputs) {
-        const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-        const where = (c: Connection) => [c.host, c.port ?? 22, c.user ?? "root"];
-        const replaces: string[] = [];
-        if (!same(where(olds.connection), where(news.connection))) replaces.push("connection");
-        if (!same(olds.triggers, news.triggers)) replaces.push("triggers");
-        const updated = (["create", "update", "delete", "stdin", "environment", "providerVersion"] as const).some(
-            (k) => !same(olds[k], news[k]),
-        );
-        const keyChanged = !same(olds.connection.privateKey, news.connection.privateKey);
+        const { replaces, run, record } = planChange(olds, news);
         return {
-            changes: replaces.length > 0 || updated || keyChanged,
+            changes: replaces.length > 0 || run || record,
             replaces,
             deleteBeforeReplace: replaces.length > 0 && !!olds.delete,
         };
     },
 
     async create(inputs: Inputs) {
-        const out = await sshRun(inputs.connection, inputs.create, inputs.environment, inputs.stdin);
+        const out = await sshRun(targetOf(inputs), inputs.create, inputs.environment, inputs.stdin);
         const runId = require("crypto").randomUUID() as string;
         return { id: `${inputs.connection.host}-${runId}`, outs: { ...inputs, ...out, runId } };
     },
 
-    async update(_id: string, _olds: Outputs, news: Inputs) {
-        const out = await sshRun(news.connection, news.update ?? news.create, news.environment, news.stdin);
+    async update(_id: string, olds: Outputs, news: Inputs) {
+        if (!planChange(olds, news).run) {
+            return { outs: { ...news, stdout: olds.stdout, stderr: olds.stderr, runId: olds.runId } };
+        }
+        const out = await sshRun(targetOf(news), news.update ?? news.create, news.environment, news.stdin);
         return { outs: { ...news, ...out, runId: require("crypto").randomUUID() as string } };
     },
 
+    // The old state's host key is checked here too; a state from before host keys has none.
     async delete(_id: string, props: Outputs) {
         if (!props.delete) return;
-        await sshRun(props.connection, props.delete, props.environment, props.stdin);
+        await sshRun(targetOf(props), props.delete, props.environment, props.stdin);
     },
 };
 
 /** How to reach a node over SSH. */
 export function nodeConnection(node: { host: string; sshPort: number; sshUser: string }, privateKey: pulumi.Input<string>, dialTimeoutSeconds: number): ConnectionArgs {
     return { host: node.host, port: node.sshPort, user: node.sshUser, privateKey, dialTimeoutSeconds };
+}
+
+/**
+ * A connection as a resource input: secret as a whole (it holds the private key), with its host
+ * key fields apart, so that an unknown host key (a HostKey still to be created) leaves the
+ * connection known. (Given as one Output, it is all unknown until that Output is known.)
+ */
+export function connectionInputs(connection: pulumi.Input<ConnectionArgs>): {
+    connection: pulumi.Output<Connection>;
+    hostKey?: pulumi.Input<string | undefined>;
+    hostKeyResource?: pulumi.Input<string | undefined>;
+} {
+    const secret = ({ hostKey: _k, hostKeyResource: _r, ...c }: pulumi.Unwrap<ConnectionArgs>): pulumi.Output<Connection> => pulumi.secret(c);
+    if (pulumi.Output.isInstance(connection) || connection instanceof Promise) {
+        const c = pulumi.output(connection);
+        return {
+            connection: c.apply(secret),
+            hostKey: pulumi.unsecret(c.apply((x) => x.hostKey)),
+            hostKeyResource: pulumi.unsecret(c.apply((x) => x.hostKeyResource)),
+        };
+    }
+    const { hostKey, hostKeyResource, ...rest } = connection;
+    return { connection: pulumi.output(rest).apply(secret), hostKey, hostKeyResource };
 }
 
 /** Secrets for a script's stdin, one "name value" line each (read by read_secrets in assets/lib/common.sh). */
@@ -209,15 +207,12 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: RemoteCommandArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            provider,
+            remoteCommandProvider,
             name,
             {
                 ...args,
                 stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
-                connection: pulumi.output(args.connection).apply((c) => ({
-                    ...c,
-                    privateKey: pulumi.secret(c.privateKey),
-                })),
+                ...connectionInputs(args.connection),
                 providerVersion: PROVIDER_VERSION,
                 stdout: undefined,
                 stderr: undefined,

@@ -2,30 +2,75 @@
 // settings, ACL rules and environment variables. No secrets here: those travel on stdin.
 import type { NodeConfig, ResolvedConfig } from "./config";
 
+/** Sentinel's control channels: sentinels believe anything announced on `__sentinel__:hello`. */
+export const SENTINEL_CHANNEL_PREFIX = "__sentinel__:";
+
 /**
- * ACL users and their rights (least privilege); the scripts add each user's password hash.
- * sentinel: the list Redis's Sentinel documentation gives; replication: what PSYNC needs;
- * app: every data command, none of the admin or dangerous ones except the read-only
- * INFO and ROLE that clients use to check where they are connected.
+ * Redis ACL channel rules matching every channel that does not start with `prefix`: the
+ * proper prefixes of it as exact names, then, per position, the prefix so far followed by any
+ * other character. (Redis's channel ACLs are allow-lists; this is how "all but" is spelled.)
  */
-export const ACL_RULES: Record<string, string> = {
-    admin: "~* &* +@all",
-    replication: "+psync +replconf +ping",
-    sentinel:
-        "allchannels +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill",
-    app: "~* &* +@all -@admin -@dangerous +info +role",
-};
+export function channelsExcept(prefix: string): string[] {
+    const escape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+    const rules: string[] = [];
+    for (let i = 0; i < prefix.length; i++) {
+        if (i > 0) rules.push(`&${escape(prefix.slice(0, i))}`);
+        rules.push(`&${escape(prefix.slice(0, i))}[^${escape(prefix[i])}]*`);
+    }
+    return rules;
+}
+
+/** The channel rules of the `app` user: `*` stands for every channel but Sentinel's. */
+export function appChannelRules(patterns: string[]): string {
+    return ["resetchannels", ...patterns.flatMap((p) => (p === "*" ? channelsExcept(SENTINEL_CHANNEL_PREFIX) : [`&${p}`]))].join(" ");
+}
+
+/**
+ * Redis ACL users and their rights (least privilege); the scripts add each user's password hash.
+ * sentinel: the list Redis's Sentinel documentation gives; replication: what PSYNC needs;
+ * app: every data command, none of the admin or dangerous ones except the read-only INFO and
+ * ROLE that clients use to check where they are connected, and no Sentinel channel (a PUBLISH
+ * on `__sentinel__:hello` would make the sentinels follow a fake master).
+ */
+export function aclRules(cfg: ResolvedConfig): Record<string, string> {
+    return {
+        admin: "~* &* +@all",
+        replication: "+psync +replconf +ping",
+        sentinel:
+            "allchannels +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill",
+        app: `~* ${appChannelRules(cfg.redis.appChannels)} +@all -@admin -@dangerous +info +role`,
+        ...(cfg.proxy.nodes.length > 0 ? { healthcheck: HEALTHCHECK_RULES } : {}),
+    };
+}
 
 /** The user HAProxy's health checks log in as, with a proxy: PING and ROLE, nothing else. */
 export const HEALTHCHECK_RULES = "+ping +role";
 
-/** `user rules` lines for the ACL_RULES environment variable of redis-node.sh. */
-export function aclRulesEnv(cfg: ResolvedConfig): string {
-    const rules = { ...ACL_RULES, ...(cfg.proxy.nodes.length > 0 ? { healthcheck: HEALTHCHECK_RULES } : {}) };
-    return Object.entries(rules)
+/**
+ * Sentinel's own ACL users (its `default` user is off):
+ * admin: the deployer, everything;
+ * sentinel: the sentinels among themselves (sentinel-user): pings, votes and hello messages;
+ * discovery: what clients in sentinel mode ask (ioredis, redis-py), and Sentinel's events.
+ * No user but admin can change Sentinel's configuration or start a failover.
+ */
+export const SENTINEL_ACL_RULES: Record<string, string> = {
+    admin: "allchannels +@all",
+    sentinel: "resetchannels &__sentinel__:hello +ping +publish +client|setname +sentinel|is-master-down-by-addr",
+    discovery:
+        "allchannels +ping +hello +client|setname +client|getname +role +info +subscribe +psubscribe +unsubscribe +punsubscribe " +
+        "+sentinel|get-master-addr-by-name +sentinel|master +sentinel|masters +sentinel|replicas +sentinel|slaves +sentinel|sentinels +sentinel|myid",
+};
+
+/** Sentinel's `default` user: "off", or "discovery" (legacy client auth: its rights and password). */
+export function sentinelDefaultUser(cfg: ResolvedConfig): string {
+    return cfg.sentinel.legacyClientAuth ? "discovery" : "off";
+}
+
+/** "user rules" lines, as the scripts take them. */
+export const userLines = (rules: Record<string, string>) =>
+    Object.entries(rules)
         .map(([user, r]) => `${user} ${r}`)
         .join("\n");
-}
 
 /**
  * The settings redis-ha manages on a node, as "key value" lines in redis.conf syntax. Each can
@@ -72,7 +117,7 @@ export function redisNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<stri
     return {
         ...clusterEnv(cfg, node),
         REDIS_SETTINGS: redisSettings(cfg, node).join("\n"),
-        ACL_RULES: aclRulesEnv(cfg),
+        ACL_RULES: userLines(aclRules(cfg)),
         PURGE_DATA: cfg.redis.purgeDataOnDestroy ? "yes" : "no",
     };
 }
@@ -87,5 +132,7 @@ export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<s
         DOWN_AFTER_MS: String(s.downAfterMilliseconds),
         FAILOVER_TIMEOUT_MS: String(s.failoverTimeout),
         PARALLEL_SYNCS: String(s.parallelSyncs),
+        SENTINEL_ACL_RULES: userLines(SENTINEL_ACL_RULES),
+        SENTINEL_DEFAULT_USER: sentinelDefaultUser(cfg),
     };
 }

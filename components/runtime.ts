@@ -10,6 +10,8 @@ export interface Runtime {
     readonly name: "packages" | "docker";
     /** Debian packages every node needs. */
     readonly packages: string[];
+    /** Services of those packages that must not start before our configuration exists (unit = package name). */
+    readonly heldUnits: string[];
     /** Environment for the server scripts (RUNTIME tells assets/lib/common.sh how to restart a service). */
     readonly scriptEnv: Record<string, string>;
     /** Host preparation beyond packages; returns what later steps must wait for. */
@@ -26,6 +28,7 @@ export interface Runtime {
 export const packagesRuntime: Runtime = {
     name: "packages",
     packages: ["redis-server", "redis-sentinel", "redis-tools"],
+    heldUnits: ["redis-server", "redis-sentinel"],
     scriptEnv: { RUNTIME: "packages" },
     prepare: () => [],
     start: () => undefined,

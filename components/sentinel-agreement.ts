@@ -23,8 +23,7 @@ export interface SentinelAgreementArgs {
     sentinels: pulumi.Input<pulumi.Input<Endpoint>[]>;
     /** The Redis of every node; all but the master must be linked replicas. */
     redis: pulumi.Input<pulumi.Input<Endpoint>[]>;
-    sentinelPassword: pulumi.Input<string>;
-    /** Password of the Redis ACL user `admin`, to read INFO replication from each replica. */
+    /** Password of the user `admin` of Redis and of Sentinel: CKQUORUM, SENTINEL MASTER, INFO replication. */
     adminPassword: pulumi.Input<string>;
     /** Give up after this many seconds. */
     timeoutSeconds: pulumi.Input<number>;
@@ -36,14 +35,13 @@ export interface AgreementInputs {
     masterName: string;
     sentinels: Endpoint[];
     redis: Endpoint[];
-    sentinelPassword: string;
     adminPassword: string;
     timeoutSeconds: number;
     revisions: string[];
     providerVersion: string;
 }
 
-type Kept = Omit<AgreementInputs, "sentinelPassword" | "adminPassword">;
+type Kept = Omit<AgreementInputs, "adminPassword">;
 
 interface Outputs extends Kept {
     master: Endpoint;
@@ -73,7 +71,7 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<{ master:
     const look = async (): Promise<{ ok: true; master: Endpoint; replicas: string[] } | { ok: false; why: string }> => {
         const said = new Map<string, string>();
         for (const s of inputs.sentinels) {
-            const c = connect(s, { password: inputs.sentinelPassword });
+            const c = connect(s, { username: "admin", password: inputs.adminPassword });
             try {
                 await c.connect();
                 const addr = (await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", inputs.masterName)) as string[] | null;
@@ -156,13 +154,13 @@ const provider: pulumi.dynamic.ResourceProvider<AgreementInputs, Outputs> = {
 
     async create(inputs: AgreementInputs) {
         const found = await awaitAgreement(inputs);
-        const { sentinelPassword: _s, adminPassword: _a, ...kept } = inputs;
+        const { adminPassword: _a, ...kept } = inputs;
         return { id: `${inputs.masterName}-agreement`, outs: { ...kept, ...found } };
     },
 
     async update(_id: string, _olds: Outputs, news: AgreementInputs) {
         const found = await awaitAgreement(news);
-        const { sentinelPassword: _s, adminPassword: _a, ...kept } = news;
+        const { adminPassword: _a, ...kept } = news;
         return { outs: { ...kept, ...found } };
     },
 };
@@ -179,7 +177,6 @@ export class SentinelAgreement extends pulumi.dynamic.Resource {
             name,
             {
                 ...args,
-                sentinelPassword: pulumi.secret(args.sentinelPassword),
                 adminPassword: pulumi.secret(args.adminPassword),
                 providerVersion: PROVIDER_VERSION,
                 master: undefined,

@@ -34,7 +34,7 @@ export class SentinelNode extends pulumi.ComponentResource {
                 create: script("sentinel-node.sh"),
                 delete: script("sentinel-node-remove.sh"),
                 environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv },
-                stdin: secretLines({ sentinel: secrets.sentinelAuth, "sentinel-client": secrets.sentinel }),
+                stdin: secretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel }),
                 // The group's name is fixed once sentinels monitor it: a new name is a new sentinel.
                 triggers: [cfg.sentinel.masterName],
             },

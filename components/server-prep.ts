@@ -54,7 +54,7 @@ export class ServerPrep extends pulumi.ComponentResource {
                 connection,
                 create: script("packages.sh"),
                 delete: script("packages-remove.sh"),
-                environment: { PACKAGES: args.runtime.packages.join(" "), PACKAGE_SET: "redis" },
+                environment: { PACKAGES: args.runtime.packages.join(" "), PACKAGE_SET: "redis", HOLD_UNITS: args.runtime.heldUnits.join(" ") },
             },
             { parent: this, dependsOn: [facts] },
         );

@@ -1,9 +1,9 @@
 // VipProxy: HAProxy on the write and read VIPs, on one or more nodes. With several proxy nodes
 // keepalived floats the VIPs between them; with one, they are static secondary addresses (and
-// that node is a single point of failure: see README). See assets/vip-proxy.sh and
-// components/proxy-config.ts for what the proxy checks.
+// that node is a single point of failure: see README). See assets/vip-proxy.sh,
+// components/proxy-config.ts and assets/haproxy-guard.lua for what the proxy checks.
 import * as pulumi from "@pulumi/pulumi";
-import { script } from "./assets";
+import { readAsset, script } from "./assets";
 import type { ResolvedConfig } from "./config";
 import { proxyPort, renderHaproxyConfig, renderKeepalivedConfig } from "./proxy-config";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
@@ -74,6 +74,8 @@ export class VipProxy extends pulumi.ComponentResource {
                         VIPS: `${px.writeVip} ${px.readVip}`,
                         PROXY_PORT: String(port),
                         KEEPALIVED_CONF: proxyNodes.length > 1 ? renderKeepalivedConfig(cfg, node, index) : "",
+                        // Not secret: the same file on every node, its settings are in haproxy.cfg.
+                        GUARD_LUA: readAsset("haproxy-guard.lua"),
                     },
                     stdin: pulumi.secret(haproxyCfg),
                 },

@@ -28,7 +28,10 @@ pulumi config set --stack "$stack" --path redis-ha:redis.maxmemory 64mb
 pulumi config set --stack "$stack" --path redis-ha:sentinel.downAfterMilliseconds 1000
 pulumi config set --stack "$stack" --path redis-ha:sentinel.failoverTimeout 10000
 # The VIP proxy on the first two hosts, the VIPs floating between them; .100 and .101 are free.
-read -r first first_ip second _ < <(bash lab/lab.sh hosts | tr '\n' ' ')
+# (`read` from a here-string: reading to the end of input without a newline would fail under set -e)
+mapfile -t lab_hosts < <(bash lab/lab.sh hosts)
+read -r first first_ip <<<"${lab_hosts[0]}"
+read -r second _ <<<"${lab_hosts[1]}"
 subnet=${first_ip%.*}
 pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[0]' "$first"
 pulumi config set --stack "$stack" --path 'redis-ha:proxy.nodes[1]' "$second"

@@ -19,6 +19,13 @@ read_secrets() {
 }
 secret() { [ -n "${secrets[$1]:-}" ] || fatal "no '$1' secret on stdin"; printf '%s' "${secrets[$1]}"; }
 
+# The SHA-256 of a secret, as ACL rules take it (#<hex>): no clear text in files or commands.
+secret_hash() { secret "$1" | sha256sum | cut -d' ' -f1; }
+
+# A value in double quotes as redis.conf and sentinel.conf read it: any printable password,
+# with its backslashes and double quotes escaped.
+conf_quote() { local v=$1; v=${v//\\/\\\\}; v=${v//\"/\\\"}; printf '"%s"' "$v"; }
+
 # Writes stdin to <file> only when the content differs, with <owner> (default redis:redis) and
 # <mode> (default 0640). Prints "changed" when it wrote. The temporary file is created 0600,
 # so secrets never sit in a world-readable file, not even for a moment.
@@ -35,12 +42,14 @@ install_if_changed() {
 }
 
 # The master the running sentinels agree on, as "ip port", or nothing when none answers.
-# Only addresses of our own nodes count: a stray answer (Debian's default sentinel monitors
-# 127.0.0.1) is ignored. Usage: discover_master <name> <sentinel password> "<ip:port …>" "<node ips>"
+# Asks as Sentinel's `discovery` user (password: the `discovery` secret). Only addresses of our
+# own nodes count: a stray answer (Debian's default sentinel monitors 127.0.0.1) is ignored.
+# Usage: discover_master <name> "<ip:port …>" "<node ips>"
 discover_master() {
-    local name=$1 pass=$2 peers=$3 ips=$4 peer answer ip port votes=() best
+    local name=$1 peers=$2 ips=$3 pass peer answer ip port votes=() best
+    pass=$(secret discovery)
     for peer in $peers; do
-        answer=$(REDISCLI_AUTH=$pass timeout 3 redis-cli --no-auth-warning -h "${peer%:*}" -p "${peer##*:}" \
+        answer=$(REDISCLI_AUTH=$pass timeout 3 redis-cli --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
             SENTINEL get-master-addr-by-name "$name" 2>/dev/null | tr '\n' ' ') || continue
         read -r ip port <<<"$answer"
         [[ " $ips " == *" $ip "* && $port =~ ^[0-9]+$ ]] && votes+=("$ip $port")

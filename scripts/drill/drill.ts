@@ -24,7 +24,6 @@ export interface DrillTarget {
     /** The stack output `vipClient` (the write VIP). */
     vipClient: RedisOptions;
     masterName: string;
-    sentinelPassword: string;
     adminPassword: string;
 }
 
@@ -101,7 +100,6 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
         masterName: target.masterName,
         sentinels: target.hosts.map((h) => ({ name: h.name, host: h.ip, port: 26379 })),
         redis: target.hosts.map((h) => ({ name: h.name, host: h.ip, port: 6379 })),
-        sentinelPassword: target.sentinelPassword,
         adminPassword: target.adminPassword,
         timeoutSeconds: 180,
         revisions: [],

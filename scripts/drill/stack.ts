@@ -17,7 +17,6 @@ export function drillTarget(stack: string): DrillTarget & { write: { host: strin
         sentinelClient: out.ioredis,
         vipClient: out.vipClient,
         masterName: out.masterName,
-        sentinelPassword: secret("sentinelPassword"),
         adminPassword: secret("adminPassword"),
         appPassword: secret("appPassword"),
         write: out.write,

@@ -32,7 +32,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
     /** The master a majority of sentinels name, or undefined. */
     const sentinelMaster = async () => {
         const answers = await Promise.all(
-            hosts.map((h) => ask(h.ip, 26379, { password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0])),
+            hosts.map((h) => ask(h.ip, 26379, { username: "discovery", password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0])),
         );
         const votes = new Map<string, number>();
         for (const a of answers) if (a) votes.set(a, (votes.get(a) ?? 0) + 1);
@@ -68,7 +68,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
     it("previews the whole cluster without touching a server", async () => {
         const [preview, secs] = await timed(() => stack.preview({ onOutput }));
         figures.push(`pulumi preview (fresh): ${secs.toFixed(1)} s`);
-        assert.strictEqual(preview.changeSummary.create, 1 + 1 + hosts.length * 8 + 1); // stack, runtime guard, per host, agreement
+        assert.strictEqual(preview.changeSummary.create, 1 + 1 + hosts.length * 9 + 1); // stack, runtime guard, per host, agreement
         for (const h of hosts) assert.match(onHost(h.name, "test -e /var/lib/redis-ha && echo present || echo absent"), /absent/);
     });
 
@@ -143,11 +143,12 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         await stack.preview({ expectNoChanges: true });
     });
 
-    it("records the resource graph: prep, then Redis, then Sentinel, then the agreement", () => {
+    it("records the resource graph: host key, prep, then Redis, then Sentinel, then the agreement", () => {
         const byName = new Map(exportState(stack.name).resources.map((r) => [r.urn.split("::").pop()!, r.dependencies ?? []]));
         const dependsOn = (a: string, b: string) => assert.ok(byName.get(a)!.some((d) => d.endsWith(`::${b}`)), `${a} does not depend on ${b}`);
         for (const h of hosts) {
-            dependsOn(`${h.name}-facts`, "runtime");
+            dependsOn(`${h.name}-host-key`, "runtime");
+            dependsOn(`${h.name}-facts`, `${h.name}-host-key`);
             dependsOn(`${h.name}-packages`, `${h.name}-facts`);
             dependsOn(`${h.name}-redis`, `${h.name}-packages`);
             dependsOn(`${h.name}-redis`, `${h.name}-kernel`);
@@ -221,7 +222,6 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             masterName: "mymaster",
             sentinels: [...hosts.map((h) => ({ name: h.name, host: h.ip, port: 26379 })), ghost],
             redis: hosts.map((h) => ({ name: h.name, host: h.ip, port: 6379 })),
-            sentinelPassword: passwords.sentinelPassword,
             adminPassword: passwords.adminPassword,
             timeoutSeconds: 3,
             revisions: [],

@@ -32,8 +32,8 @@ describe("lab: docker mode's files and command lines, run natively", function ()
     const unit = (service: string) => `redis-ha-native-${service}`;
     const secretsFor = (script: "redis" | "sentinel") =>
         (script === "redis"
-            ? [["admin", passwords.adminPassword], ["replication", passwords.replicationPassword], ["sentinel", passwords.sentinelAuthPassword], ["app", passwords.appPassword], ["sentinel-client", passwords.sentinelPassword]]
-            : [["sentinel", passwords.sentinelAuthPassword], ["sentinel-client", passwords.sentinelPassword]]
+            ? [["admin", passwords.adminPassword], ["replication", passwords.replicationPassword], ["sentinel", passwords.sentinelAuthPassword], ["app", passwords.appPassword], ["discovery", passwords.sentinelPassword]]
+            : [["admin", passwords.adminPassword], ["sentinel", passwords.sentinelAuthPassword], ["discovery", passwords.sentinelPassword]]
         )
             .map(([k, v]) => `${k} ${v}\n`)
             .join("");
@@ -47,7 +47,6 @@ describe("lab: docker mode's files and command lines, run natively", function ()
             masterName: "mymaster",
             sentinels: hosts.map((h) => ({ name: h.name, host: h.ip, port: 26379 })),
             redis: hosts.map((h) => ({ name: h.name, host: h.ip, port: 6379 })),
-            sentinelPassword: passwords.sentinelPassword,
             adminPassword: passwords.adminPassword,
             timeoutSeconds: 60,
             revisions: [],

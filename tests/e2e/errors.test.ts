@@ -23,6 +23,34 @@ describe("lab: clear errors", function () {
         }
     });
 
+    it("refuses risky addresses and ports at preview, and warns about clear-text passwords", async () => {
+        const passwords = newPasswords();
+        const stack = await freshStack("lab-bad-config", {
+            ...labConfig(hosts, passwords),
+            "redis-ha:sentinel": { value: JSON.stringify({ port: 6379, downAfterMilliseconds: 5000, failoverTimeout: 5000 }) },
+            "redis-ha:proxy": { value: JSON.stringify({ nodes: [hosts[0].name, hosts[1].name], writeVip: "127.0.0.100", readVip: "10.99.0.101" }) },
+            "redis-ha:healthCheckPassword": { value: "hc-0123456789abcdef", secret: true },
+            "redis-ha:statsPassword": { value: "st-0123456789abcdef", secret: true },
+        });
+        try {
+            await assert.rejects(stack.preview(), (e: Error) => {
+                assert.match(e.message, /redis-ha:sentinel\.port .*redis-ha:redis\.port/);
+                assert.match(e.message, /redis-ha:sentinel\.failoverTimeout /);
+                assert.match(e.message, /redis-ha:proxy\.writeVip is 127\.0\.0\.100, a loopback address/);
+                assert.match(e.message, /redis-ha:proxy\.readVip .*proxy\.network/);
+                return true;
+            });
+            // Legal but risky: a password in the stack file in clear is a warning, not an error.
+            await stack.removeConfig("redis-ha:proxy");
+            await stack.setAllConfig({ ...labConfig(hosts, passwords), "redis-ha:appPassword": { value: passwords.appPassword } });
+            let output = "";
+            await stack.preview({ onOutput: (o) => (output += o) });
+            assert.match(output, /warning: .*redis-ha:appPassword .*--secret/);
+        } finally {
+            await stack.workspace.removeStack(stack.name, { force: true });
+        }
+    });
+
     it("names the server it cannot reach", async () => {
         const ghost = hosts[0].ip.replace(/\.\d+$/, ".250"); // on the lab bridge, no host there
         const stack = await freshStack("lab-unreachable", {
@@ -32,7 +60,7 @@ describe("lab: clear errors", function () {
         });
         try {
             await assert.rejects(stack.up(), (e: Error) => {
-                assert.match(e.message, /ghost-facts/);
+                assert.match(e.message, /ghost-host-key/); // the first step on a host: pinning its key
                 assert.match(e.message, new RegExp(`cannot reach root@${ghost.replace(/\./g, "\\.")}:22 over SSH`));
                 return true;
             });

@@ -28,7 +28,7 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
     const sentinelMaster = async () => {
         const votes = new Map<string, number>();
         for (const h of hosts) {
-            const a = await ask({ host: h.ip, port: 26379, password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0]);
+            const a = await ask({ host: h.ip, port: 26379, username: "discovery", password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0]);
             if (a) votes.set(a, (votes.get(a) ?? 0) + 1);
         }
         const ip = [...votes].find(([, n]) => n >= 2)?.[0];
@@ -133,7 +133,6 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
                 sentinelClient: outputs.ioredis,
                 vipClient: outputs.vipClient,
                 masterName: "mymaster",
-                sentinelPassword: passwords.sentinelPassword,
                 adminPassword: passwords.adminPassword,
             },
             undefined,

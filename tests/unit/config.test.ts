@@ -1,7 +1,10 @@
 // The stack config schema: what it accepts, the defaults it fills in, and the message each
 // mistake gets (naming the key as `pulumi config` spells it, and the fix).
 import * as assert from "assert";
-import { ConfigError, parseAllConfig, parseStackConfig } from "../../components/config";
+import { ConfigError, parseAllConfig, parseStackConfig, type ResolvedConfig } from "../../components/config";
+import { configWarnings } from "../../components/config-warnings";
+import { globCanMatchPrefix } from "../../components/glob";
+import { hostKeyFingerprint } from "../../components/ssh";
 import { KEY, PASSWORDS, proxiedConfig } from "./fixtures";
 
 const good = () => ({
@@ -25,6 +28,18 @@ function problemsOf(raw: Record<string, unknown>): string[] {
         return e.problems;
     }
     return [];
+}
+
+/** A test per case: breaks a fresh valid config in place and expects a problem matching the pattern. */
+function itRejects<T extends Record<string, unknown>>(make: () => T, cases: [string, (c: T) => unknown, RegExp][]) {
+    for (const [what, mutate, expected] of cases) {
+        it(`rejects ${what}`, () => {
+            const raw = make();
+            mutate(raw);
+            const problems = problemsOf(raw);
+            assert.ok(problems.some((p) => expected.test(p)), `no problem matched ${expected}:\n${problems.join("\n")}`);
+        });
+    }
 }
 
 describe("stack config", () => {
@@ -72,7 +87,8 @@ describe("stack config", () => {
         ["unknown node key", (c) => ((c.nodes[0] as Record<string, unknown>).ip = "1.2.3.4"), /^redis-ha:nodes\[0\] Unrecognized key: "ip"/],
         ["short password", (c) => (c.adminPassword = "short"), /^redis-ha:adminPassword is too short: use at least 16 characters/],
         ["missing password", (c) => delete (c as { appPassword?: string }).appPassword, /^redis-ha:appPassword is required: pulumi config set --secret redis-ha:appPassword/],
-        ["a quote in a password", (c) => (c.sentinelPassword = 'abc"def0123456789'), /^redis-ha:sentinelPassword must not contain spaces, quotes/],
+        ["a space and an é in a password", (c) => (c.sentinelPassword = "abc def\u00e9 0123456789"), /^redis-ha:sentinelPassword contains characters other than printable ASCII without spaces: ' ', 'é'; use letters, digits and punctuation only/],
+        ["a tab in a proxy password", (c) => Object.assign(c, { statsPassword: "stats\t0123456789abcdef" }), /^redis-ha:statsPassword contains characters other than printable ASCII without spaces: U\+0009;/],
         ["a password used twice", (c) => (c.appPassword = c.adminPassword), /^redis-ha:appPassword is the same as redis-ha:adminPassword/],
         ["not a key", (c) => (c.sshPrivateKey = "/home/me/.ssh/id_ed25519"), /^redis-ha:sshPrivateKey is not a private key: pass the file's contents/],
         ["bad redis port", (c) => (c.redis.port = 0), /^redis-ha:redis\.port must be between 1 and 65535/],
@@ -88,14 +104,7 @@ describe("stack config", () => {
         ["no promotable replica", (c) => c.nodes.forEach((n, i) => i > 0 && Object.assign(n, { replicaPriority: 0 })), /^redis-ha:nodes gives every replica replicaPriority 0/],
         ["bad THP mode", (c) => Object.assign(c, { kernel: { transparentHugePages: "always" } }), /^redis-ha:kernel\.transparentHugePages/],
     ];
-    for (const [what, mutate, expected] of cases) {
-        it(`rejects ${what}`, () => {
-            const raw = good();
-            mutate(raw);
-            const problems = problemsOf(raw);
-            assert.ok(problems.some((p) => expected.test(p)), `no problem matched ${expected}:\n${problems.join("\n")}`);
-        });
-    }
+    itRejects(good, cases);
 
     it("allows fewer than three sentinels only when told to", () => {
         const raw = { ...good(), allowFewerThanThreeSentinels: true };
@@ -156,4 +165,244 @@ describe("stack config: the VIP proxy", () => {
             assert.throws(() => parseStackConfig(withProxy(proxy, extra)), (e: ConfigError) => e.problems.some((p) => expected.test(p)) || assert.fail(e.problems.join("\n")));
         });
     }
+});
+
+// Real keys made with `ssh-keygen -t ed25519|ecdsa -N '' -f /tmp/x`; the fingerprints are what
+// `ssh-keygen -lf /tmp/x.pub` printed for them.
+const ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOOaIVDC3dJuk10VwKe2XCXoOLJ5voWOGEizrYicAmMC root@redis-1";
+const ED25519_FINGERPRINT = "SHA256:qorJTp7uWyhIaFdCej6ayWwHEcQEW5EumZHdHwJ7B+Y";
+const ECDSA =
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBB5EjrSmFRHNxd36IiwLvxiovL3weOxcn3CCQ/ObQwQRTnfAANJVNoc73iPvEM5e+4Ye6PofWV5hN9A56D27O/8=";
+const ECDSA_FINGERPRINT = "SHA256:navDGPxkTMVVjnQEIvc+Rc2BdCjcXiKYzOl76U10wSk";
+
+describe("hostKeyFingerprint", () => {
+    const found: [string, string, string][] = [
+        ["a public key line", ED25519, ED25519_FINGERPRINT],
+        ["a public key without comment", ED25519.split(" ").slice(0, 2).join(" "), ED25519_FINGERPRINT],
+        ["a known_hosts line", `10.0.0.1 ${ED25519}`, ED25519_FINGERPRINT],
+        ["a known_hosts line with a port", `[redis-1.example.net]:2222 ${ECDSA}`, ECDSA_FINGERPRINT],
+        ["the fingerprint itself", ` ${ED25519_FINGERPRINT}\n`, ED25519_FINGERPRINT],
+        ["ssh-keygen -lf's output", `256 ${ECDSA_FINGERPRINT} no comment (ECDSA)`, ECDSA_FINGERPRINT],
+    ];
+    for (const [what, line, fingerprint] of found) it(`reads ${what}`, () => assert.strictEqual(hostKeyFingerprint(line), fingerprint));
+
+    const refused: [string, string][] = [
+        ["an empty string", ""],
+        ["a cut key", ED25519.slice(0, 60)],
+        ["a key under another key type", ED25519.replace("ssh-ed25519", "ssh-rsa")],
+        ["a blob that is not base64", "ssh-ed25519 AAAA$$$$"],
+        ["a short fingerprint", "SHA256:qorJTp7uWyhIaFdCej6ayWwHEcQEW5EumZHdHwJ7B"],
+        ["a fingerprint whose last character cannot end 32 bytes", "SHA256:qorJTp7uWyhIaFdCej6ayWwHEcQEW5EumZHdHwJ7B+Z"],
+        ["an MD5 fingerprint", "MD5:4b:ad:10:20:30:40:50:60:70:80:90:a0:b0:c0:d0:e0"],
+        ["a private key", KEY],
+    ];
+    for (const [what, line] of refused) it(`finds nothing in ${what}`, () => assert.strictEqual(hostKeyFingerprint(line), undefined));
+});
+
+describe("globCanMatchPrefix", () => {
+    const table: [string, boolean][] = [
+        ["*", true],
+        ["__*", true],
+        ["_?sentinel__:*", true],
+        ["__sentinel__:hello", true],
+        ["__sentinel__:", true],
+        ["[_]_sentinel*", true],
+        ["\\_*", true],
+        ["[^a]*", true],
+        ["[a-z_]*", true],
+        ["[z-_]*", true], // Redis swaps a reversed range: '_'..'z'
+        ["*:hello", true],
+        ["?*", true],
+        ["[\\_]_sentinel__:*", true],
+        ["__sentinel__:[]*x", false], // an empty class matches nothing
+        ["app:*", false],
+        ["__sentinel_", false],
+        ["__sentinel__", false],
+        ["_?sentinel__:", true],
+        ["?", false],
+        ["[^_]*", false],
+        ["[a-z]*", false],
+        ["\\*", false],
+        ["__sentinel__;*", false],
+        ["[_", false], // unterminated: the class [_] and nothing after it
+        ["", false],
+    ];
+    for (const [pattern, expected] of table) {
+        it(`${expected ? "matches" : "cannot match"} __sentinel__:… with ${JSON.stringify(pattern)}`, () => assert.strictEqual(globCanMatchPrefix(pattern, "__sentinel__:"), expected));
+    }
+    it("handles the degenerate cases", () => {
+        assert.strictEqual(globCanMatchPrefix("[_", "_"), true);
+        assert.strictEqual(globCanMatchPrefix("[", "x"), false);
+        assert.strictEqual(globCanMatchPrefix("", ""), true);
+        assert.strictEqual(globCanMatchPrefix("[]", ""), false);
+        assert.strictEqual(globCanMatchPrefix("\\", "\\"), true);
+    });
+});
+
+describe("stack config: keys added for hardening", () => {
+    it("fills in the new keys' defaults", () => {
+        const cfg = parseStackConfig(good());
+        assert.deepStrictEqual(cfg.redis.appChannels, ["*"]);
+        assert.strictEqual(cfg.sentinel.legacyClientAuth, false);
+        assert.strictEqual(cfg.proxy.network, undefined);
+        assert.ok(cfg.nodes.every((n) => n.hostKey === undefined));
+    });
+
+    it("resolves nodes[].hostKey to its fingerprint", () => {
+        const raw = good();
+        Object.assign(raw.nodes[0], { hostKey: `10.211.11.7 ${ED25519}` });
+        Object.assign(raw.nodes[1], { hostKey: ECDSA_FINGERPRINT });
+        assert.deepStrictEqual(
+            parseStackConfig(raw).nodes.map((n) => n.hostKey),
+            [ED25519_FINGERPRINT, ECDSA_FINGERPRINT, undefined],
+        );
+    });
+
+    it("accepts any printable ASCII in passwords", () => {
+        const raw = { ...good(), adminPassword: `!"#$%&'()*+,-./:;<=>?@[\\]^_\`{|}~0Az` };
+        assert.strictEqual(parseStackConfig(raw).adminPassword, raw.adminPassword);
+    });
+
+    it("accepts pinned images", () => {
+        for (const image of [
+            "redis:7.4.2",
+            "redis:7.4.2-bookworm",
+            "valkey/valkey:8.1.1-alpine",
+            "registry.local:5000/team/redis:7.2.5",
+            `redis@sha256:${"a".repeat(64)}`,
+            `redis:7.4@sha256:${"0".repeat(64)}`,
+        ]) {
+            assert.strictEqual(parseStackConfig({ ...good(), docker: { image } }).docker.image, image);
+        }
+    });
+
+    it("accepts channel patterns that leave Sentinel's channels alone", () => {
+        const raw = good();
+        raw.redis.appChannels = ["*", "app:*", "events.?", "[a-z]*"];
+        assert.deepStrictEqual(parseStackConfig(raw).redis.appChannels, raw.redis.appChannels);
+    });
+
+    it("lets the stats port equal the Redis port without a proxy, and the proxy port always", () => {
+        const raw = { ...good(), proxy: { statsPort: 6379, port: 6379 } };
+        assert.strictEqual(parseStackConfig(raw).proxy.statsPort, 6379);
+    });
+
+    it("accepts the lab's fast Sentinel timings", () => {
+        const raw = good();
+        raw.sentinel = { downAfterMilliseconds: 1000, failoverTimeout: 10000 };
+        assert.strictEqual(parseStackConfig(raw).sentinel.failoverTimeout, 10000);
+    });
+
+    const cases: [string, (c: ReturnType<typeof good>) => unknown, RegExp][] = [
+        ["a host key that is none", (c) => Object.assign(c.nodes[1], { hostKey: "ssh-ed25519 AAAA" }), /^redis-ha:nodes\[1\]\.hostKey is not an SSH host key: give its fingerprint \(SHA256:…, from ssh-keygen -lf .*ssh-keyscan/],
+        ["a shell-unfriendly SSH user", (c) => (c.nodes[2].sshUser = "deploy;id"), /^redis-ha:nodes\[2\]\.sshUser must be a plain user name such as deploy/],
+        ["an upper-case SSH user", (c) => (c.nodes[2].sshUser = "Deploy"), /^redis-ha:nodes\[2\]\.sshUser must be a plain user name such as deploy/],
+        ["a loopback privateIp", (c) => (c.nodes[2].privateIp = "127.0.0.9"), /^redis-ha:nodes\[2\]\.privateIp is 127\.0\.0\.9, a loopback address \(127\.0\.0\.0\/8\), which the other nodes cannot reach; set nodes\[2\]\.privateIp to the server's address on the private network/],
+        ["a loopback host used as privateIp", (c) => (c.nodes[0].host = "127.0.0.1"), /^redis-ha:nodes\[0\]\.host is 127\.0\.0\.1, a loopback address .*; set nodes\[0\]\.privateIp to the server's address/],
+        ["an unspecified privateIp", (c) => (c.nodes[2].privateIp = "0.0.0.0"), /^redis-ha:nodes\[2\]\.privateIp is 0\.0\.0\.0, the unspecified address, .*set nodes\[2\]\.privateIp/],
+        ["a broadcast privateIp", (c) => (c.nodes[2].privateIp = "255.255.255.255"), /^redis-ha:nodes\[2\]\.privateIp is 255\.255\.255\.255, the broadcast address, /],
+        ["a link-local privateIp", (c) => (c.nodes[2].privateIp = "169.254.3.4"), /^redis-ha:nodes\[2\]\.privateIp is 169\.254\.3\.4, a link-local address \(169\.254\.0\.0\/16\), /],
+        ["a multicast privateIp", (c) => (c.nodes[2].privateIp = "239.1.2.3"), /^redis-ha:nodes\[2\]\.privateIp is 239\.1\.2\.3, a multicast address \(224\.0\.0\.0\/4\), /],
+        ["Sentinel on the Redis port", (c) => (c.sentinel.port = 6379), /^redis-ha:sentinel\.port is 6379, the same as redis-ha:redis\.port: .*give sentinel\.port another port/],
+        ["a failover timeout within down-after", (c) => Object.assign(c.sentinel, { downAfterMilliseconds: 5000, failoverTimeout: 5000 }), /^redis-ha:sentinel\.failoverTimeout is 5000 ms, not more than redis-ha:sentinel\.downAfterMilliseconds \(5000 ms\).*make it larger/],
+        ["the channel pattern __*", (c) => (c.redis.appChannels = ["app:*", "__*"]), /^redis-ha:redis\.appChannels\[1\] is __\*, which can match Sentinel's own channels \(__sentinel__:\*\): .*fake master; use a prefix of your own, such as app:\*/],
+        ["a Sentinel channel by name", (c) => (c.redis.appChannels = ["__sentinel__:hello"]), /^redis-ha:redis\.appChannels\[0\] is __sentinel__:hello, which can match Sentinel's own channels/],
+        ["a channel pattern with a space", (c) => (c.redis.appChannels = ["app *"]), /^redis-ha:redis\.appChannels\[0\] must be a channel pattern without spaces, such as app:\*/],
+        ["an empty channel pattern", (c) => (c.redis.appChannels = [""]), /^redis-ha:redis\.appChannels\[0\] must be a channel pattern without spaces/],
+        ["a non-boolean legacyClientAuth", (c) => (c.sentinel.legacyClientAuth = "yes"), /^redis-ha:sentinel\.legacyClientAuth must be true or false/],
+    ];
+    const images: [string, RegExp][] = [
+        ["redis", /^redis-ha:docker\.image must name a tag or digest: redis alone means the tag latest, which floats .*pin a full version such as redis:7\.4\.2/],
+        ["redis:latest", /^redis-ha:docker\.image must pin a version: the tag latest floats .*pin a full version such as redis:7\.4\.2/],
+        ["redis:LATEST", /^redis-ha:docker\.image must pin a version: the tag LATEST floats/],
+        ["redis:7", /^redis-ha:docker\.image must pin a version: the tag 7 floats .*or a digest such as redis@sha256:/],
+        ["redis:7.4", /^redis-ha:docker\.image must pin a version: the tag 7\.4 floats/],
+        ["redis:alpine", /^redis-ha:docker\.image must pin a version: the tag alpine floats/],
+        ["Redis:7.4.2", /^redis-ha:docker\.image must be an image such as redis:7\.4\.2/],
+        ["redis@sha256:abc", /^redis-ha:docker\.image must be an image such as redis:7\.4\.2 or redis@sha256:/],
+    ];
+    for (const [image, expected] of images) cases.push([`the image ${image}`, (c) => Object.assign(c, { docker: { image } }), expected]);
+    itRejects(good, cases);
+});
+
+describe("stack config: the proxy's network and ports", () => {
+    const vips = { nodes: ["a", "b"], writeVip: "10.1.0.100", readVip: "10.1.0.101" };
+
+    it("accepts VIPs elsewhere in a wider proxy.network", () => {
+        const cfg = parseStackConfig(proxiedConfig({ ...vips, network: "10.1.0.0/16", writeVip: "10.1.7.100" }));
+        assert.deepStrictEqual([cfg.proxy.network, cfg.proxy.writeVip], ["10.1.0.0/16", "10.1.7.100"]);
+    });
+
+    it("needs no proxy.network for proxy nodes on one /24, whatever the other nodes' addresses", () => {
+        const raw = proxiedConfig(vips);
+        raw.nodes[2].host = "10.9.0.3";
+        assert.strictEqual(parseStackConfig(raw).proxy.network, undefined);
+    });
+
+    const cases: [string, Record<string, unknown>, (c: ReturnType<typeof proxiedConfig>) => void, RegExp][] = [
+        ["a VIP outside the proxy nodes' /24", { ...vips, readVip: "10.1.1.101" }, () => {}, /^redis-ha:proxy\.readVip is 10\.1\.1\.101, outside the proxy nodes' network 10\.1\.0\.0\/24: .*pulumi config set --path redis-ha:proxy\.network 10\.1\.0\.0\/23/],
+        ["proxy nodes on different /24s", vips, (c) => (c.nodes[1].host = "10.1.4.2"), /^redis-ha:proxy\.network is required: the proxy nodes' private addresses \(a 10\.1\.0\.1, b 10\.1\.4\.2\) are not in one \/24.*pulumi config set --path redis-ha:proxy\.network 10\.1\.0\.0\/21/],
+        ["a VIP outside proxy.network", { ...vips, network: "10.1.0.0/25", writeVip: "10.1.0.200" }, () => {}, /^redis-ha:proxy\.writeVip is 10\.1\.0\.200, outside redis-ha:proxy\.network \(10\.1\.0\.0\/25\); pick a free address in it/],
+        ["a proxy node outside proxy.network", { ...vips, network: "10.1.0.0/24" }, (c) => (c.nodes[1].host = "10.2.0.2"), /^redis-ha:proxy\.nodes\[1\] is b, whose private address 10\.2\.0\.2 is outside redis-ha:proxy\.network \(10\.1\.0\.0\/24\);.*fix redis-ha:proxy\.network or the node's privateIp/],
+        ["a VIP on the network address", { ...vips, network: "10.1.0.0/24", writeVip: "10.1.0.0" }, () => {}, /^redis-ha:proxy\.writeVip is 10\.1\.0\.0, the network address of redis-ha:proxy\.network \(10\.1\.0\.0\/24\), which clients cannot reach; pick a free address/],
+        ["a VIP on the broadcast address", { ...vips, network: "10.1.0.0/24", readVip: "10.1.0.255" }, () => {}, /^redis-ha:proxy\.readVip is 10\.1\.0\.255, the broadcast address of redis-ha:proxy\.network \(10\.1\.0\.0\/24\)/],
+        ["a node on proxy.network's broadcast address", { ...vips, network: "10.1.0.0/30" }, (c) => (c.nodes[2].host = "10.1.0.3"), /^redis-ha:nodes\[2\]\.host is 10\.1\.0\.3, the broadcast address of redis-ha:proxy\.network \(10\.1\.0\.0\/30\)/],
+        ["a loopback VIP", { ...vips, writeVip: "127.0.0.100" }, () => {}, /^redis-ha:proxy\.writeVip is 127\.0\.0\.100, a loopback address \(127\.0\.0\.0\/8\), which clients cannot reach; pick a free address on the proxy nodes' network/],
+        ["a multicast VIP", { ...vips, readVip: "224.0.0.18" }, () => {}, /^redis-ha:proxy\.readVip is 224\.0\.0\.18, a multicast address/],
+        ["a network that is not one", { ...vips, network: "10.1.0.0" }, () => {}, /^redis-ha:proxy\.network must be an IPv4 network such as 10\.211\.99\.0\/24/],
+        ["a network too wide", { ...vips, network: "10.0.0.0/7" }, () => {}, /^redis-ha:proxy\.network has a \/7 prefix; use \/8 to \/30/],
+        ["a network too narrow", { ...vips, network: "10.1.0.0/31" }, () => {}, /^redis-ha:proxy\.network has a \/31 prefix; use \/8 to \/30/],
+        ["a network with host bits", { ...vips, network: "10.1.0.1/24" }, () => {}, /^redis-ha:proxy\.network has host bits set; write the network itself, 10\.1\.0\.0\/24/],
+        ["the stats page on the Redis port", { ...vips, statsPort: 6379 }, () => {}, /^redis-ha:proxy\.statsPort is 6379, the same as redis-ha:redis\.port: .*give proxy\.statsPort another port/],
+        ["the stats page on the Sentinel port", { ...vips, statsPort: 26379 }, () => {}, /^redis-ha:proxy\.statsPort is 26379, the same as redis-ha:sentinel\.port: .*give proxy\.statsPort another port/],
+    ];
+    itRejects(
+        () => proxiedConfig({}),
+        cases.map(([what, proxy, mutate, expected]) => [what, (c) => mutate(Object.assign(c, { proxy })), expected]),
+    );
+});
+
+describe("configWarnings", () => {
+    const SECRET_KEYS = ["sshPrivateKey", "adminPassword", "replicationPassword", "sentinelAuthPassword", "sentinelPassword", "appPassword", "healthCheckPassword", "statsPassword"];
+    const allSecret = (key: string) => SECRET_KEYS.map((k) => `redis-ha:${k}`).includes(key);
+    const warningsOf = (cfg: ResolvedConfig, isSecret = allSecret) => configWarnings(cfg, isSecret);
+    const withRaw = (mutate: (c: ReturnType<typeof good>) => unknown) => {
+        const raw = good();
+        mutate(raw);
+        return parseStackConfig(raw);
+    };
+
+    it("has nothing to say about the defaults, nor about the lab's one-second down-after", () => {
+        assert.deepStrictEqual(warningsOf(parseStackConfig(good())), []);
+        assert.deepStrictEqual(warningsOf(withRaw((c) => (c.sentinel = { downAfterMilliseconds: 1000, failoverTimeout: 10000 }))), []);
+        assert.deepStrictEqual(warningsOf(parseStackConfig(proxiedConfig({ nodes: ["a"], writeVip: "10.1.0.100", readVip: "10.1.0.101" }))), []);
+    });
+
+    const cases: [string, () => ResolvedConfig, ((key: string) => boolean) | undefined, RegExp][] = [
+        ["a quorum below a majority", () => withRaw((c) => (c.sentinel.quorum = 1)), undefined, /^redis-ha:sentinel\.quorum is 1 of 3 sentinels, less than a majority \(2\): a minority.*could agree it is down; set it to 2/],
+        ["every replica required for writes", () => withRaw((c) => (c.redis.minReplicasToWrite = 2)), undefined, /^redis-ha:redis\.minReplicasToWrite is 2, every replica: with one replica down or lagging the master refuses all writes; set it to 1/],
+        [
+            "the one replica of two required for writes",
+            () => parseStackConfig({ ...good(), nodes: good().nodes.slice(0, 2), allowFewerThanThreeSentinels: true }),
+            undefined,
+            /^redis-ha:redis\.minReplicasToWrite is 1, every replica: .*set it to 0 \(which turns the check off\)/,
+        ],
+        ["a maxmemory without unit", () => withRaw((c) => (c.redis.maxmemory = "100000")), undefined, /^redis-ha:redis\.maxmemory is 100000 without a unit, i\.e\. bytes; .*write the unit, e\.g\. 100000mb or 2gb/],
+        ["a down-after under a second", () => withRaw((c) => (c.sentinel.downAfterMilliseconds = 999)), undefined, /^redis-ha:sentinel\.downAfterMilliseconds is 999, under a second: .*use 1000 or more/],
+        ["a password in clear text", () => parseStackConfig(good()), (k) => k !== "redis-ha:appPassword", /^redis-ha:appPassword is stored in the stack file in clear text; encrypt it: pulumi config set --secret redis-ha:appPassword /],
+        ["a proxy password in clear text", () => parseStackConfig(proxiedConfig({ nodes: ["a"], writeVip: "10.1.0.100", readVip: "10.1.0.101" })), (k) => k !== "redis-ha:statsPassword", /^redis-ha:statsPassword is stored in the stack file in clear text; encrypt it: pulumi config set --secret redis-ha:statsPassword /],
+        ["the SSH key in clear text", () => parseStackConfig(good()), (k) => k !== "redis-ha:sshPrivateKey", /^redis-ha:sshPrivateKey is stored in the stack file in clear text; encrypt it: pulumi config set --secret redis-ha:sshPrivateKey /],
+        ["legacy client auth", () => withRaw((c) => (c.sentinel.legacyClientAuth = true)), undefined, /^redis-ha:sentinel\.legacyClientAuth is true: Sentinel's default user stays on .*then pulumi config set --path redis-ha:sentinel\.legacyClientAuth false/],
+    ];
+    for (const [what, cfg, isSecret, expected] of cases) {
+        it(`warns about ${what}`, () => {
+            const warnings = warningsOf(cfg(), isSecret);
+            assert.strictEqual(warnings.length, 1, warnings.join("\n"));
+            assert.match(warnings[0], expected);
+        });
+    }
+
+    it("does not ask for proxy passwords that are not set", () => {
+        assert.deepStrictEqual(warningsOf(parseStackConfig(good()), (k) => !k.endsWith("statsPassword") && !k.endsWith("healthCheckPassword")), []);
+    });
 });

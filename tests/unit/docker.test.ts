@@ -10,7 +10,7 @@ import { KEY, PASSWORDS } from "./fixtures";
 import { outputOf, recorded, type Recorded } from "./mocks";
 
 const base = {
-    nodes: ["1", "2", "3"].map((i) => ({ name: `d${i}`, host: `192.0.2.${i}`, privateIp: `127.0.20.${i}`, sshUser: "deploy", sshPort: 2222 })),
+    nodes: ["1", "2", "3"].map((i) => ({ name: `d${i}`, host: `192.0.2.${i}`, privateIp: `10.0.20.${i}`, sshUser: "deploy", sshPort: 2222 })),
     sshPrivateKey: KEY,
     runtime: "docker",
     redis: { maxmemory: "2gb" },

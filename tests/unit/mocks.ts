@@ -2,6 +2,10 @@
 // registers is recorded, and commands answer with the JSON their scripts would print.
 import * as pulumi from "@pulumi/pulumi";
 
+// The program asks the sentinels who is master. Under mocks nothing is asked (the addresses are
+// examples, and no traffic may leave for them): no answer, as from a brand-new cluster.
+require("../../components/discovery").discoverMaster = async () => undefined;
+
 export interface Recorded {
     type: string;
     name: string;
@@ -15,7 +19,7 @@ const MOCK_STDOUT: [RegExp, object][] = [
     [/-packages$/, { installedNow: 3, versions: { "redis-server": "7.0.15" } }],
     [/-kernel$/, { overcommitMemory: "1", somaxconn: "1024", swappiness: "60", transparentHugePages: "never", thpDefrag: "never", warnings: [] }],
     [/-redis$/, { initialized: true, restarted: true, settingsApplied: 0, role: "master", version: "7.0.15" }],
-    [/-sentinel$/, { initialized: true, restarted: true, master: "127.0.10.7:6379" }],
+    [/-sentinel$/, { initialized: true, restarted: true, master: "10.0.10.7:6379" }],
 ];
 
 pulumi.runtime.setMocks(
@@ -25,8 +29,9 @@ pulumi.runtime.setMocks(
             const state: Record<string, unknown> = { ...args.inputs, runId: `${args.name}-run` };
             const stdout = MOCK_STDOUT.find(([re]) => re.test(args.name));
             if (stdout) state.stdout = JSON.stringify(stdout[1]);
+            if (args.name.endsWith("-host-key")) state.fingerprint = `SHA256:${"k".repeat(43)}`;
             if (args.name === "sentinel-agreement") {
-                state.master = { name: "redis-1", host: "127.0.10.7", port: 6379 };
+                state.master = { name: "redis-1", host: "10.0.10.7", port: 6379 };
                 state.replicas = ["redis-2", "redis-3"];
             }
             if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:mock-${args.inputs.name}`;

@@ -16,13 +16,11 @@ const PASSWORDS = {
 };
 pulumi.runtime.setAllConfig(
     {
-        // The program asks the sentinels on the private addresses who is master. Loopback
-        // addresses where nothing listens: the question is refused at once and never leaves
-        // this machine. (SSH addresses are never dialled under mocks.)
+        // Example addresses: under mocks nothing dials them (see mocks.ts).
         "redis-ha:nodes": JSON.stringify([
-            { name: "redis-1", host: "192.0.2.7", privateIp: "127.0.10.7" },
-            { name: "redis-2", host: "192.0.2.8", privateIp: "127.0.10.8", replicaPriority: 10 },
-            { name: "redis-3", host: "192.0.2.9", privateIp: "127.0.10.9" },
+            { name: "redis-1", host: "192.0.2.7", privateIp: "10.0.10.7" },
+            { name: "redis-2", host: "192.0.2.8", privateIp: "10.0.10.8", replicaPriority: 10 },
+            { name: "redis-3", host: "192.0.2.9", privateIp: "10.0.10.9" },
         ]),
         "redis-ha:sshPrivateKey": KEY,
         "redis-ha:redis": JSON.stringify({ maxmemory: "1gb" }),
@@ -61,6 +59,7 @@ describe("program (mocks)", function () {
             [
                 dynamic("sentinel-agreement"),
                 ...NODES.flatMap((n) => [
+                    dynamic(`${n}-host-key`),
                     dynamic(`${n}-facts`),
                     dynamic(`${n}-packages`),
                     dynamic(`${n}-kernel`),
@@ -92,7 +91,7 @@ describe("program (mocks)", function () {
     it("configures Redis by node: own address, priority, no replicaof, shared cluster view", () => {
         const env = named("redis-2-redis").inputs.environment;
         assert.deepStrictEqual(env.REDIS_SETTINGS.split("\n"), [
-            "bind 127.0.10.8 127.0.0.1 -::1",
+            "bind 10.0.10.8 127.0.0.1 -::1",
             "port 6379",
             "protected-mode yes",
             "maxmemory 1gb",
@@ -101,15 +100,19 @@ describe("program (mocks)", function () {
             "save 3600 1 300 100 60 10000",
             "min-replicas-to-write 1",
             "min-replicas-max-lag 10",
-            "replica-announce-ip 127.0.10.8",
+            "replica-announce-ip 10.0.10.8",
             "replica-priority 10",
         ]);
-        assert.strictEqual(env.SELF_IP, "127.0.10.8");
-        assert.strictEqual(env.INITIAL_MASTER_IP, "127.0.10.7");
-        assert.strictEqual(env.SENTINEL_PEERS, "127.0.10.7:26379 127.0.10.8:26379 127.0.10.9:26379");
+        assert.strictEqual(env.SELF_IP, "10.0.10.8");
+        assert.strictEqual(env.INITIAL_MASTER_IP, "10.0.10.7");
+        assert.strictEqual(env.SENTINEL_PEERS, "10.0.10.7:26379 10.0.10.8:26379 10.0.10.9:26379");
         assert.match(env.ACL_RULES, /^sentinel allchannels \+multi \+slaveof \+ping \+exec \+subscribe \+config\|rewrite \+role \+publish \+info \+client\|setname \+client\|kill \+script\|kill$/m);
         assert.match(env.ACL_RULES, /^replication \+psync \+replconf \+ping$/m);
-        assert.match(env.ACL_RULES, /^app ~\* &\* \+@all -@admin -@dangerous \+info \+role$/m);
+        // Every channel but Sentinel's: `__sentinel__:hello` is how sentinels learn of masters.
+        const app = /^app ~\* resetchannels (.*) \+@all -@admin -@dangerous \+info \+role$/m.exec(env.ACL_RULES);
+        assert.ok(app, env.ACL_RULES);
+        assert.ok(app[1].startsWith("&[^_]* &_ &_[^_]* &__ &__[^s]*"), app[1]);
+        assert.ok(app[1].endsWith("&__sentinel__ &__sentinel__[^:]*"), app[1]);
         assert.strictEqual(env.PURGE_DATA, "no");
     });
 
@@ -120,12 +123,16 @@ describe("program (mocks)", function () {
         assert.strictEqual(s.environment.FAILOVER_TIMEOUT_MS, "180000");
         assert.strictEqual(s.environment.MASTER_NAME, "mymaster");
         assert.deepStrictEqual(s.triggers, ["mymaster"]);
+        assert.deepStrictEqual(s.environment.SENTINEL_ACL_RULES.split("\n").map((l: string) => l.split(" ")[0]), ["admin", "sentinel", "discovery"]);
+        assert.match(s.environment.SENTINEL_ACL_RULES, /^discovery allchannels \+ping .*\+sentinel\|get-master-addr-by-name/m);
+        assert.ok(!/^discovery .*(\+@all|\+publish|\+acl|sentinel\|(set|failover|monitor|remove|config|reset))/m.test(s.environment.SENTINEL_ACL_RULES), "discovery can do more than discover");
+        assert.strictEqual(s.environment.SENTINEL_DEFAULT_USER, "off");
     });
 
     it("passes passwords on stdin only, as secrets, never in a script or the environment", () => {
         const expected: Record<string, string> = {
-            redis: `admin ${PASSWORDS.adminPassword}\nreplication ${PASSWORDS.replicationPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\napp ${PASSWORDS.appPassword}\nsentinel-client ${PASSWORDS.sentinelPassword}\n`,
-            sentinel: `sentinel ${PASSWORDS.sentinelAuthPassword}\nsentinel-client ${PASSWORDS.sentinelPassword}\n`,
+            redis: `admin ${PASSWORDS.adminPassword}\nreplication ${PASSWORDS.replicationPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\napp ${PASSWORDS.appPassword}\ndiscovery ${PASSWORDS.sentinelPassword}\n`,
+            sentinel: `admin ${PASSWORDS.adminPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\ndiscovery ${PASSWORDS.sentinelPassword}\n`,
         };
         for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource" && !["sentinel-agreement", "runtime"].includes(x.name))) {
             assert.ok(isSecret(r.inputs.connection), `${r.name}: the connection (with the SSH key) is not secret`);
@@ -140,13 +147,14 @@ describe("program (mocks)", function () {
             for (const p of Object.values(PASSWORDS)) assert.ok(!visible.includes(p), `${r.name}: a password is outside stdin`);
         }
         const agreement = named("sentinel-agreement").inputs;
-        assert.ok(isSecret(agreement.sentinelPassword) && isSecret(agreement.adminPassword));
+        assert.ok(isSecret(agreement.adminPassword));
+        assert.strictEqual(agreement.sentinelPassword, undefined);
     });
 
     it("re-checks the agreement whenever a node command runs again", () => {
         const a = named("sentinel-agreement").inputs;
         assert.deepStrictEqual(a.revisions, [...NODES.map((n) => `${n}-redis-run`), ...NODES.map((n) => `${n}-sentinel-run`)]);
-        assert.deepStrictEqual(a.sentinels.map((s: { host: string }) => s.host), ["127.0.10.7", "127.0.10.8", "127.0.10.9"]);
+        assert.deepStrictEqual(a.sentinels.map((s: { host: string }) => s.host), ["10.0.10.7", "10.0.10.8", "10.0.10.9"]);
     });
 
     it("serializes the dynamic providers without secrets or module state", () => {
@@ -160,13 +168,14 @@ describe("program (mocks)", function () {
 
     it("exports what clients need: sentinels, master name, the master, and an ioredis object", async () => {
         assert.strictEqual(program.masterName, "mymaster");
-        assert.deepStrictEqual(program.sentinels, NODES.map((_, i) => ({ host: `127.0.10.${7 + i}`, port: 26379 })));
-        assert.deepStrictEqual(await outputOf(program.currentMaster), { name: "redis-1", host: "127.0.10.7", port: 6379 });
+        assert.deepStrictEqual(program.sentinels, NODES.map((_, i) => ({ host: `10.0.10.${7 + i}`, port: 26379 })));
+        assert.deepStrictEqual(await outputOf(program.currentMaster), { name: "redis-1", host: "10.0.10.7", port: 6379 });
         assert.deepStrictEqual((await outputOf(program.replicas)).map((r) => r.name), ["redis-2", "redis-3"]);
         const client = await outputOf(program.ioredis);
         assert.deepStrictEqual(client, {
             sentinels: program.sentinels,
             name: "mymaster",
+            sentinelUsername: "discovery",
             sentinelPassword: PASSWORDS.sentinelPassword,
             username: "app",
             password: PASSWORDS.appPassword,

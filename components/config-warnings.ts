@@ -1,0 +1,46 @@
+// Legal but risky settings: warnings at preview (index.ts logs them with pulumi.log.warn).
+import { CONFIG_NAMESPACE, PASSWORD_KEYS, PROXY_PASSWORD_KEYS, type ResolvedConfig } from "./config";
+
+/**
+ * Legal but risky settings, one message each naming the key (for pulumi.log.warn). `isSecret`
+ * tells whether a full key (`redis-ha:adminPassword`) is stored encrypted, i.e. was set with --secret.
+ */
+export function configWarnings(cfg: ResolvedConfig, isSecret: (fullKey: string) => boolean): string[] {
+    const warnings: string[] = [];
+    const warn = (key: string, message: string) => warnings.push(`${CONFIG_NAMESPACE}:${key} ${message}`);
+    const n = cfg.nodes.length;
+    const majority = Math.floor(n / 2) + 1;
+    if (cfg.sentinel.quorum < majority) {
+        warn(
+            "sentinel.quorum",
+            `is ${cfg.sentinel.quorum} of ${n} sentinels, less than a majority (${majority}): a minority, e.g. sentinels cut off from the master, could agree it is down; set it to ${majority} unless you mean it`,
+        );
+    }
+    if (n > 1 && cfg.redis.minReplicasToWrite === n - 1) {
+        warn(
+            "redis.minReplicasToWrite",
+            `is ${n - 1}, every replica: with one replica down or lagging the master refuses all writes; set it to ${n - 2}${n === 2 ? " (which turns the check off)" : ""} to keep writing with one replica down`,
+        );
+    }
+    if (/^\d+$/.test(cfg.redis.maxmemory)) {
+        warn("redis.maxmemory", `is ${cfg.redis.maxmemory} without a unit, i.e. bytes; if you meant more, write the unit, e.g. ${cfg.redis.maxmemory}mb or 2gb`);
+    }
+    if (cfg.sentinel.downAfterMilliseconds < 1000) {
+        warn(
+            "sentinel.downAfterMilliseconds",
+            `is ${cfg.sentinel.downAfterMilliseconds}, under a second: a busy host or a short network hiccup will trigger failovers that were not needed; use 1000 or more (Sentinel's default: 30000)`,
+        );
+    }
+    for (const key of ["sshPrivateKey", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS] as const) {
+        if (cfg[key] !== undefined && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {
+            warn(key, `is stored in the stack file in clear text; encrypt it: pulumi config set --secret ${CONFIG_NAMESPACE}:${key} ... (then rotate it: it has been readable)`);
+        }
+    }
+    if (cfg.sentinel.legacyClientAuth) {
+        warn(
+            "sentinel.legacyClientAuth",
+            "is true: Sentinel's default user stays on (discovery only, with the sentinelPassword) for applications without a sentinelUsername; move them to the sentinelUsername output, then pulumi config set --path redis-ha:sentinel.legacyClientAuth false",
+        );
+    }
+    return warnings;
+}

@@ -1,0 +1,146 @@
+// A stack deployed by an earlier release upgrades with `pulumi up`: Sentinel gets its ACL users,
+// the app user loses Sentinel's channels, hosts get pinned keys, and nothing restarts or fails
+// over meanwhile; writers through the sentinels (with the old outputs) and through the write
+// VIP lose nothing. The earlier release is this repository at RELEASE, unpacked with git.
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import Redis, { type RedisOptions } from "ioredis";
+import { askRedis, freshStack, labConfig, labHosts, newPasswords, ROOT, waitFor } from "./lab";
+
+/** The last release before Sentinel's ACL users (password-only Sentinel, `app` with `&*`). */
+const RELEASE = "a96b3c653732847a791cc7fa22193086ce18d3df";
+
+/** Writes through a client every 20 ms; returns a stopper that reports what was acknowledged. */
+function writer(prefix: string, opts: RedisOptions) {
+    const client = new Redis({ ...opts, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, retryStrategy: () => 100 });
+    client.on("error", () => undefined);
+    const acked: number[] = [];
+    let attempted = 0;
+    let stop = false;
+    const loop = (async () => {
+        while (!stop) {
+            const i = attempted++;
+            await client.set(`${prefix}:${i}`, String(i)).then(() => acked.push(i), () => undefined);
+            await new Promise((r) => setTimeout(r, 20));
+        }
+    })();
+    return async () => {
+        stop = true;
+        await loop;
+        client.disconnect();
+        return { attempted, acked };
+    };
+}
+
+describe("lab upgrade: a stack of the earlier release migrates in place", function () {
+    const hosts = labHosts();
+    const passwords = { ...newPasswords(), healthCheckPassword: "hc-upgrade-0123456789abc", statsPassword: "st-upgrade-0123456789abc" };
+    const subnet = hosts[0].ip.replace(/\.\d+$/, "");
+    const figures: string[] = [];
+    let releaseDir = "";
+    let stack: Stack;
+
+    const admin = (ip: string) => ({ host: ip, port: 6379, username: "admin", password: passwords.adminPassword });
+    const runIds = () => Promise.all(hosts.map((h) => askRedis(admin(h.ip), async (c) => /run_id:(\w+)/.exec(await c.info("server"))?.[1])));
+    const sentinelPids = () => hosts.map((h) => execFileSync("bash", [path.join(ROOT, "lab", "lab.sh"), "ssh", h.name, "systemctl show -p MainPID --value redis-sentinel"], { encoding: "utf8" }).trim());
+    /** The master Sentinel names: asked as admin, or before the upgrade with Sentinel's one password. */
+    const master = async () => {
+        const ask = (auth: { username?: string; password: string }) =>
+            askRedis({ host: hosts[0].ip, port: 26379, ...auth }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0]);
+        return (await ask({ username: "admin", password: passwords.adminPassword })) ?? (await ask({ password: passwords.sentinelPassword }));
+    };
+
+    before(async function () {
+        try {
+            execFileSync("git", ["cat-file", "-e", `${RELEASE}^{commit}`], { cwd: ROOT, stdio: "ignore" });
+        } catch {
+            // A shallow clone has no history to unpack the release from.
+            this.skip();
+        }
+        releaseDir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-release-"));
+        execFileSync("bash", ["-c", `git archive ${RELEASE} | tar -x -C '${releaseDir}'`], { cwd: ROOT });
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(releaseDir, "node_modules"));
+        // The stack starts in the release's directory (its Pulumi.<stack>.yaml lives there).
+        const current = await freshStack("lab-upgrade", {
+            ...labConfig(hosts, passwords),
+            "redis-ha:proxy": { value: JSON.stringify({ nodes: [hosts[0].name, hosts[1].name], writeVip: `${subnet}.100`, readVip: `${subnet}.101` }) },
+        });
+        const ws = await LocalWorkspace.create({ workDir: releaseDir });
+        fs.copyFileSync(path.join(ROOT, "Pulumi.lab-upgrade.yaml"), path.join(releaseDir, "Pulumi.lab-upgrade.yaml"));
+        stack = await Stack.select(current.name, ws);
+    });
+
+    after(() => {
+        if (releaseDir) fs.rmSync(releaseDir, { recursive: true, force: true });
+        console.log(`    figures:\n${figures.map((f) => `      ${f}`).join("\n")}`);
+    });
+
+    it("deploys with the earlier release", async () => {
+        const up = await stack.up();
+        assert.strictEqual(up.summary.result, "succeeded");
+        assert.strictEqual(up.outputs.ioredis.value.sentinelUsername, undefined, "this is not the earlier release");
+    });
+
+    it("upgrades with legacy client auth: no restart, no failover, no write lost, old clients still discover", async () => {
+        const old = await stack.outputs();
+        const oldClient = old.ioredis.value; // no sentinelUsername: Sentinel's default user
+        const [ids, pids, m] = [await runIds(), sentinelPids(), await master()];
+        const stops = [writer("up1:sentinel", { ...oldClient }), writer("up1:vip", { ...old.vipClient.value })];
+        // The same stack, now driven by this code: the file with its config moves along.
+        fs.copyFileSync(path.join(releaseDir, "Pulumi.lab-upgrade.yaml"), path.join(ROOT, "Pulumi.lab-upgrade.yaml"));
+        stack = await Stack.select(stack.name, await LocalWorkspace.create({ workDir: ROOT }));
+        await stack.setConfig("redis-ha:sentinel", { value: JSON.stringify({ downAfterMilliseconds: 1000, failoverTimeout: 10000, agreementTimeoutSeconds: 120, legacyClientAuth: true }) });
+        const started = Date.now();
+        const up = await stack.up();
+        figures.push(`upgrade (legacy client auth on): ${((Date.now() - started) / 1000).toFixed(1)} s, ${JSON.stringify(up.summary.resourceChanges)}`);
+        await new Promise((r) => setTimeout(r, 1000));
+        const results = await Promise.all(stops.map((s) => s()));
+        assert.deepStrictEqual(await runIds(), ids, "a Redis restarted");
+        assert.deepStrictEqual(sentinelPids(), pids, "a Sentinel restarted");
+        assert.strictEqual(await master(), m, "the master changed");
+        for (const [i, r] of results.entries()) {
+            const prefix = i === 0 ? "up1:sentinel" : "up1:vip";
+            let lost = 0;
+            for (const n of r.acked) if ((await askRedis(admin(m!), (c) => c.get(`${prefix}:${n}`))) !== String(n)) lost++;
+            figures.push(`${prefix}: attempted ${r.attempted}, acknowledged ${r.acked.length}, lost ${lost}`);
+            assert.strictEqual(lost, 0, `${prefix}: acknowledged writes lost`);
+            assert.ok(r.acked.length > 0);
+        }
+        // Old clients (password only) can still discover, but no longer administer Sentinel.
+        const legacy = { host: hosts[1].ip, port: 26379, password: passwords.sentinelPassword };
+        assert.deepStrictEqual(await askRedis(legacy, (c) => c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")), [m, "6379"]);
+        assert.match(String(await askRedis(legacy, (c) => c.call("SENTINEL", "SET", "mymaster", "quorum", "1").then(() => "allowed", (e: Error) => e.message))), /NOPERM/);
+        const app = { host: m!, port: 6379, username: "app", password: passwords.appPassword };
+        assert.match(String(await askRedis(app, (c) => c.publish("__sentinel__:hello", "x").then(() => "allowed", (e: Error) => e.message))), /NOPERM/);
+    });
+
+    it("turns legacy client auth off: the default user is off, the new outputs work, still no restart", async () => {
+        const ids = await runIds();
+        await stack.setConfig("redis-ha:sentinel", { value: JSON.stringify({ downAfterMilliseconds: 1000, failoverTimeout: 10000, agreementTimeoutSeconds: 120 }) });
+        const up = await stack.up();
+        assert.strictEqual(up.summary.result, "succeeded");
+        assert.deepStrictEqual(await runIds(), ids, "a Redis restarted");
+        const legacy = { host: hosts[1].ip, port: 26379, password: passwords.sentinelPassword };
+        assert.strictEqual(await askRedis(legacy, (c) => c.ping()), undefined, "the default user still opens Sentinel");
+        const redis = new Redis({ ...up.outputs.ioredis.value, lazyConnect: true, maxRetriesPerRequest: 1 });
+        try {
+            await redis.connect();
+            assert.strictEqual(await redis.set("upgrade:new-outputs", "ok"), "OK");
+        } finally {
+            redis.disconnect();
+        }
+        const again = await stack.up();
+        assert.deepStrictEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"], "a second up changed something");
+        await waitFor("every sentinel naming the master", async () => (await master()) !== undefined, 10);
+    });
+
+    it("destroys the upgraded stack", async () => {
+        await stack.destroy();
+        await stack.workspace.removeStack(stack.name);
+        fs.rmSync(path.join(ROOT, "Pulumi.lab-upgrade.yaml"), { force: true });
+    });
+});
