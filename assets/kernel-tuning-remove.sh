@@ -8,9 +8,5 @@ thp_unit=/etc/systemd/system/redis-ha-thp.service
 
 require_root
 rm -f /etc/sysctl.d/60-redis-ha.conf
-if [ -f "$thp_unit" ]; then
-    systemctl disable -q redis-ha-thp.service || true
-    rm -f "$thp_unit"
-    systemctl daemon-reload
-fi
+remove_unit "$thp_unit"
 info "kernel settings will be the host's defaults after the next boot"

@@ -39,10 +39,10 @@ persist() {
 net.core.somaxconn = $SOMAXCONN"
     [ "$OVERCOMMIT" = keep ] || sysctl_conf+=$'\n'"vm.overcommit_memory = $OVERCOMMIT"
     [ -z "${SWAPPINESS:-}" ] || sysctl_conf+=$'\n'"vm.swappiness = $SWAPPINESS"
-    printf '%s\n' "$sysctl_conf" >"$sysctl_file"
+    printf '%s\n' "$sysctl_conf" | install_if_changed "$sysctl_file" root:root 0644 >/dev/null
     if [ "$THP" != keep ]; then
         # A unit with a shell redirect, not tmpfiles.d: sysfs wants the whole value written at once.
-        cat >"$thp_unit" <<UNIT
+        install_if_changed "$thp_unit" root:root 0644 >/dev/null <<UNIT
 # Managed by redis-ha (Pulumi): transparent huge pages for Redis, set at every boot.
 [Unit]
 Description=Transparent huge pages: $THP (for Redis)
@@ -60,10 +60,8 @@ UNIT
         systemctl daemon-reload
         systemctl enable -q redis-ha-thp.service ||
             warnings+=("cannot enable redis-ha-thp.service: THP will not be set after a reboot")
-    elif [ -f "$thp_unit" ]; then
-        systemctl disable -q redis-ha-thp.service || true
-        rm -f "$thp_unit"
-        systemctl daemon-reload
+    else
+        remove_unit "$thp_unit"
     fi
 }
 

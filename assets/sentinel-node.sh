@@ -13,8 +13,9 @@
 #   Redis ACL user Sentinel logs in as, and the sentinels' user among themselves), discovery
 #   (clients asking where the master is).
 # Environment: SENTINEL_PORT, REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS,
-#   MASTER_NAME, QUORUM, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, PARALLEL_SYNCS,
-#   SENTINEL_ACL_RULES ("user rules" lines), SENTINEL_DEFAULT_USER ("off", or "discovery": on,
+#   MASTER_NAME, SENTINEL_SETTINGS ("key value" lines as SENTINEL SET takes them: quorum,
+#   down-after-milliseconds, …), SENTINEL_ACL_RULES ("user rules" lines),
+#   SENTINEL_DEFAULT_USER ("off", or "discovery": on,
 #   with the discovery user's rights and password, for clients that send no user name),
 #   RUNTIME (as in redis-node.sh).
 # Prints one JSON line.
@@ -37,13 +38,14 @@ scli() {
     fi
 }
 
-rules_of() { sed -n "s/^$1 //p" <<<"$SENTINEL_ACL_RULES"; }
+# The rest of the line that starts with "<key> " in <lines>. Usage: value_of <key> "<lines>"
+value_of() { sed -n "s/^$1 //p" <<<"$2"; }
 
 # `user` lines for sentinel.conf, passwords as SHA-256 hashes.
 render_users() {
     local name rules
     if [ "$SENTINEL_DEFAULT_USER" = discovery ]; then
-        echo "user default on #$(secret_hash discovery) $(rules_of discovery)"
+        echo "user default on #$(secret_hash discovery) $(value_of discovery "$SENTINEL_ACL_RULES")"
     else
         echo "user default off"
     fi
@@ -53,6 +55,9 @@ render_users() {
 }
 
 render_conf() { # render_conf <master ip> <master port>
+    local quorum key value
+    quorum=$(value_of quorum "$SENTINEL_SETTINGS")
+    [ -n "$quorum" ] || fatal "SENTINEL_SETTINGS has no quorum"
     echo "# Written once by redis-ha at creation. Sentinel owns this file now; redis-ha changes"
     echo "# settings at runtime (ACL SETUSER, SENTINEL SET) and never rewrites it."
     echo "port $SENTINEL_PORT"
@@ -70,12 +75,13 @@ render_conf() { # render_conf <master ip> <master port>
     echo "sentinel resolve-hostnames no"
     echo "sentinel announce-hostnames no"
     echo "sentinel deny-scripts-reconfig yes"
-    echo "sentinel monitor $MASTER_NAME $1 $2 $QUORUM"
+    echo "sentinel monitor $MASTER_NAME $1 $2 $quorum"
     echo "sentinel auth-user $MASTER_NAME sentinel"
     echo "sentinel auth-pass $MASTER_NAME $(conf_quote "$(secret sentinel)")"
-    echo "sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS"
-    echo "sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS"
-    echo "sentinel parallel-syncs $MASTER_NAME $PARALLEL_SYNCS"
+    while read -r key value; do # the other settings, as SENTINEL SET names them
+        case $key in "" | quorum) continue ;; esac
+        echo "sentinel $key $MASTER_NAME $value"
+    done <<<"$SENTINEL_SETTINGS"
 }
 
 initialize() {
@@ -126,22 +132,25 @@ apply_users() {
     done <<<"$SENTINEL_ACL_RULES"
     if [ "$SENTINEL_DEFAULT_USER" = discovery ]; then
         # shellcheck disable=SC2046 # the rules are separate arguments
-        expect_ok "ACL SETUSER default" "$(printf '#%s' "$(secret_hash discovery)" | scli -x ACL SETUSER default reset on $(rules_of discovery))"
+        expect_ok "ACL SETUSER default" "$(printf '#%s' "$(secret_hash discovery)" | scli -x ACL SETUSER default reset on $(value_of discovery "$SENTINEL_ACL_RULES"))"
     else
         expect_ok "ACL SETUSER default" "$(scli ACL SETUSER default reset off)"
     fi
 }
 
 apply_runtime() {
+    local key value settings=()
+    while read -r key value; do
+        [ -n "$key" ] || continue
+        settings+=("$key" "$value")
+    done <<<"$SENTINEL_SETTINGS"
     service_ensure_running sentinel
     connect_sentinel
     apply_users
     expect_ok "SENTINEL CONFIG SET sentinel-user" "$(scli SENTINEL CONFIG SET sentinel-user sentinel)"
     # -x: a password is the last argument, read from stdin, never on the command line.
     expect_ok "SENTINEL CONFIG SET sentinel-pass" "$(secret sentinel | scli -x SENTINEL CONFIG SET sentinel-pass)"
-    expect_ok "SENTINEL SET $MASTER_NAME …" "$(secret sentinel | scli -x SENTINEL SET "$MASTER_NAME" quorum "$QUORUM" \
-        down-after-milliseconds "$DOWN_AFTER_MS" failover-timeout "$FAILOVER_TIMEOUT_MS" \
-        parallel-syncs "$PARALLEL_SYNCS" auth-user sentinel auth-pass)"
+    expect_ok "SENTINEL SET $MASTER_NAME …" "$(secret sentinel | scli -x SENTINEL SET "$MASTER_NAME" "${settings[@]}" auth-user sentinel auth-pass)"
     expect_ok "SENTINEL FLUSHCONFIG" "$(scli SENTINEL FLUSHCONFIG)"
     info "users, timings, quorum and auth applied at runtime, no restart"
 }

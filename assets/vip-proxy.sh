@@ -7,12 +7,12 @@
 #
 # stdin: the complete haproxy.cfg (it holds passwords).
 # Environment: SELF_IP, VIPS ("write-ip read-ip"), PROXY_PORT, KEEPALIVED_CONF (empty with one
-#   proxy node, `@IFACE@` standing for the interface), GUARD_LUA (assets/haproxy-guard.lua,
-#   which haproxy.cfg loads). Prints one JSON line.
+#   proxy node, `@IFACE@` standing for the interface). GUARD_LUA, set in front of this script
+#   (components/assets.ts embeds it): assets/haproxy-guard.lua, which haproxy.cfg loads.
+# Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag='vip-proxy'
-state=/var/lib/redis-ha
 haproxy_cfg=/etc/haproxy/haproxy.cfg
 guard_lua=/etc/haproxy/redis-ha-guard.lua # components/proxy-config.ts: GUARD_LUA_PATH
 keepalived_cfg=/etc/keepalived/keepalived.conf
@@ -21,11 +21,10 @@ sysctl_file=/etc/sysctl.d/61-redis-ha-proxy.conf
 haproxy_state=unchanged
 vip_mode=keepalived
 
-interface_of() { ip -o -4 addr show | awk -v ip="$1" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }'; }
-
 # HAProxy binds the VIPs even on a node that does not hold them (yet).
 allow_nonlocal_bind() {
-    printf '# Managed by redis-ha (Pulumi): HAProxy binds VIPs this node may not hold.\nnet.ipv4.ip_nonlocal_bind = 1\n' >"$sysctl_file"
+    printf '# Managed by redis-ha (Pulumi): HAProxy binds VIPs this node may not hold.\nnet.ipv4.ip_nonlocal_bind = 1\n' |
+        install_if_changed "$sysctl_file" root:root 0644 >/dev/null
     sysctl -q -w net.ipv4.ip_nonlocal_bind=1 >/dev/null
 }
 
@@ -53,8 +52,7 @@ install_guard() {
 # same haproxy.cfg>, haproxy.cfg on stdin.
 write_haproxy() {
     local guard_changed=$1 tmp out
-    tmp=$(mktemp /etc/haproxy/.redis-ha.XXXXXX)
-    cat >"$tmp"
+    tmp=$(stage_file "$haproxy_cfg")
     if [ -z "$guard_changed" ] && cmp -s "$tmp" "$haproxy_cfg" && systemctl is-active -q haproxy; then
         rm -f "$tmp"
         return 0
@@ -67,9 +65,8 @@ write_haproxy() {
         fatal "the new haproxy.cfg is not valid, HAProxy keeps the old one: $out"
     fi
     rm -f "$guard_lua.prev"
-    install -d -m 0755 "$state"
-    [ -f "$state/haproxy.cfg.orig" ] || cp -p "$haproxy_cfg" "$state/haproxy.cfg.orig"
-    chown root:haproxy "$tmp" && chmod 0640 "$tmp" && mv -f "$tmp" "$haproxy_cfg"
+    save_original "$haproxy_cfg"
+    commit_file "$tmp" "$haproxy_cfg" root:haproxy 0640
     systemctl enable -q haproxy
     if systemctl is-active -q haproxy; then
         save_server_state
@@ -96,12 +93,8 @@ verify_listening() {
 
 floating_vips() { # keepalived moves the VIPs; no static ones
     local iface=$1
-    if [ -f "$vip_unit" ]; then
-        systemctl disable -q --now redis-ha-vips.service || true
-        rm -f "$vip_unit"
-        systemctl daemon-reload
-    fi
-    [ -f "$state/keepalived.conf.orig" ] || [ ! -f "$keepalived_cfg" ] || cp -p "$keepalived_cfg" "$state/keepalived.conf.orig"
+    remove_unit "$vip_unit"
+    save_original "$keepalived_cfg"
     if printf '%s\n' "${KEEPALIVED_CONF//@IFACE@/$iface}" | install_if_changed "$keepalived_cfg" root:root 0644 | grep -q changed ||
         ! systemctl is-active -q keepalived; then
         systemctl enable -q keepalived
@@ -113,11 +106,11 @@ floating_vips() { # keepalived moves the VIPs; no static ones
 static_vips() { # one proxy node: the VIPs are plain secondary addresses, added at every boot
     local iface=$1 vip cmds=""
     vip_mode=static
-    if systemctl is-enabled -q keepalived 2>/dev/null && [ -f "$state/keepalived.conf.orig" ]; then
+    if systemctl is-enabled -q keepalived 2>/dev/null && [ -f "$(original_of "$keepalived_cfg")" ]; then
         systemctl disable -q --now keepalived || true
     fi
     for vip in $VIPS; do cmds+="ip addr replace $vip/32 dev $iface; arping -q -U -c 1 -I $iface $vip || true; "; done
-    cat >"$vip_unit.new" <<UNIT
+    install_if_changed "$vip_unit" root:root 0644 >/dev/null <<UNIT
 # Managed by redis-ha (Pulumi): the Redis VIPs on this node.
 [Unit]
 Description=Redis write and read VIPs ($VIPS)
@@ -133,7 +126,6 @@ ExecStart=/bin/sh -c '$cmds'
 [Install]
 WantedBy=multi-user.target
 UNIT
-    if cmp -s "$vip_unit.new" "$vip_unit"; then rm -f "$vip_unit.new"; else mv -f "$vip_unit.new" "$vip_unit"; fi
     systemctl daemon-reload
     systemctl enable -q redis-ha-vips.service
     systemctl restart redis-ha-vips.service

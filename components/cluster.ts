@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ResolvedConfig } from "./config";
 import { discoverMaster } from "./discovery";
+import type { NodeEndpoint } from "./endpoint";
 import { ClusterSecrets, RedisNode } from "./redis-node";
 import { nodeSsh } from "./host-key";
 import { SentinelAgreement } from "./sentinel-agreement";
@@ -38,8 +39,8 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
             ),
     );
 
-    const sentinelEndpoints = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
-    const redisEndpoints = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
+    const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
+    const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
     const agreement = new SentinelAgreement(
         "sentinel-agreement",
         {

@@ -1,5 +1,5 @@
 // Legal but risky settings: warnings at preview (index.ts logs them with pulumi.log.warn).
-import { CONFIG_NAMESPACE, PASSWORD_KEYS, PROXY_PASSWORD_KEYS, type ResolvedConfig } from "./config";
+import { CONFIG_NAMESPACE, majority, PASSWORD_KEYS, PROXY_PASSWORD_KEYS, type ResolvedConfig } from "./config";
 
 /**
  * Legal but risky settings, one message each naming the key (for pulumi.log.warn). `isSecret`
@@ -9,11 +9,10 @@ export function configWarnings(cfg: ResolvedConfig, isSecret: (fullKey: string) 
     const warnings: string[] = [];
     const warn = (key: string, message: string) => warnings.push(`${CONFIG_NAMESPACE}:${key} ${message}`);
     const n = cfg.nodes.length;
-    const majority = Math.floor(n / 2) + 1;
-    if (cfg.sentinel.quorum < majority) {
+    if (cfg.sentinel.quorum < majority(n)) {
         warn(
             "sentinel.quorum",
-            `is ${cfg.sentinel.quorum} of ${n} sentinels, less than a majority (${majority}): a minority, e.g. sentinels cut off from the master, could agree it is down; set it to ${majority} unless you mean it`,
+            `is ${cfg.sentinel.quorum} of ${n} sentinels, less than a majority (${majority(n)}): a minority, e.g. sentinels cut off from the master, could agree it is down; set it to ${majority(n)} unless you mean it`,
         );
     }
     if (n > 1 && cfg.redis.minReplicasToWrite === n - 1) {

@@ -8,6 +8,9 @@ import { hostKeyFingerprint } from "./ssh";
 
 export const CONFIG_NAMESPACE = "redis-ha";
 
+/** A majority of n (sentinels): more than half of them. */
+export const majority = (n: number) => Math.floor(n / 2) + 1;
+
 const isIpv4 = (s: string) => z.ipv4().safeParse(s).success;
 const ipv4 = z.ipv4({ error: "must be an IPv4 address such as 10.211.11.7" });
 const port = z
@@ -116,8 +119,6 @@ export const redisSchema = z
         appChannels: z
             .array(z.string().regex(/^\S+$/, { error: "must be a channel pattern without spaces, such as app:*" }))
             .default(["*"]),
-        /** Where packages come from. Only Debian's own packages for now. */
-        packageSource: z.literal("distro", { error: 'must be "distro" (the redis.io repository is not supported yet)' }).default("distro"),
     })
     .prefault({} as never);
 
@@ -306,7 +307,7 @@ export const stackConfigSchema = z
             problem(["initialMaster"], `names no node (nodes: ${names.join(", ")}); set it to one of them`);
         }
         if (cfg.sentinel.quorum !== undefined && cfg.sentinel.quorum > n) {
-            problem(["sentinel", "quorum"], `is ${cfg.sentinel.quorum} but there are only ${n} sentinels, so no failover could ever happen; use at most ${n} (a majority: ${Math.floor(n / 2) + 1})`);
+            problem(["sentinel", "quorum"], `is ${cfg.sentinel.quorum} but there are only ${n} sentinels, so no failover could ever happen; use at most ${n} (a majority: ${majority(n)})`);
         }
         if (n > 1 && cfg.redis.minReplicasToWrite > n - 1) {
             problem(["redis", "minReplicasToWrite"], `is ${cfg.redis.minReplicasToWrite} but there are only ${n - 1} replicas, so the master would refuse every write; use at most ${n - 1}`);
@@ -430,7 +431,7 @@ function validate(raw: Record<string, unknown>): { problems: string[]; config?: 
             ...cfg,
             nodes: cfg.nodes.map((n) => ({ ...n, privateIp: n.privateIp ?? n.host })),
             initialMaster: cfg.initialMaster ?? cfg.nodes[0].name,
-            sentinel: { ...cfg.sentinel, quorum: cfg.sentinel.quorum ?? Math.floor(cfg.nodes.length / 2) + 1 },
+            sentinel: { ...cfg.sentinel, quorum: cfg.sentinel.quorum ?? majority(cfg.nodes.length) },
         },
     };
 }

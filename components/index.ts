@@ -2,6 +2,7 @@ export * from "./cluster";
 export * from "./config";
 export * from "./config-warnings";
 export * from "./discovery";
+export * from "./endpoint";
 export * from "./redis-node";
 export * from "./remote-command";
 export * from "./render";

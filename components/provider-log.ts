@@ -1,15 +1,16 @@
-// Progress lines from inside a dynamic provider. The provider process gets the engine's address
-// as its first argument, but the SDK does not connect its log there, so this talks to the
-// engine's Log RPC itself; without an engine (tests), lines go to stderr. Self-contained: it is
-// serialized into the providers that capture it.
+// Progress lines from inside a dynamic provider. The provider process (the SDK's
+// cmd/dynamic-provider) gets the engine's address as its first argument, but the SDK does not
+// connect its log there, so this talks to the engine's Log RPC itself; anywhere else (tests, the
+// drill), lines go to stderr. Self-contained: it is serialized into the providers that capture it.
 export function engineLog(prefix: string): (message: string) => void {
     let engine: any;
     return (message: string) => {
         try {
             if (engine === undefined) {
+                const inProvider = /[\\/]dynamic-provider[\\/]/.test(process.argv[1] ?? "") && Boolean(process.argv[2]);
                 const grpc = require("@grpc/grpc-js");
                 const rpc = require("@pulumi/pulumi/proto/engine_grpc_pb.js");
-                engine = process.argv[2] ? new rpc.EngineClient(process.argv[2], grpc.credentials.createInsecure()) : null;
+                engine = inProvider ? new rpc.EngineClient(process.argv[2], grpc.credentials.createInsecure()) : null;
             }
             if (!engine) throw new Error("no engine");
             const pb = require("@pulumi/pulumi/proto/engine_pb.js");

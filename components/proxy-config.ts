@@ -1,6 +1,6 @@
 // Pure renderers for the VIP proxy: haproxy.cfg (holds passwords: the caller keeps the result
 // secret) and keepalived.conf (no secrets; `@IFACE@` is filled in on the host).
-import type { NodeConfig, ResolvedConfig } from "./config";
+import { majority, type NodeConfig, type ResolvedConfig } from "./config";
 
 export interface ProxySecrets {
     /** Redis ACL user `healthcheck`. */
@@ -82,7 +82,7 @@ function roleCheck(password: string, role: string): string[] {
  */
 export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secrets: ProxySecrets): string {
     const px = cfg.proxy;
-    const majority = Math.floor(cfg.nodes.length / 2) + 1;
+    const needed = majority(cfg.nodes.length);
     const lines: string[] = [];
     const add = (...l: string[]) => lines.push(...l);
 
@@ -102,7 +102,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         // The guard's settings come as environment variables, set before lua-load, so the Lua
         // file itself is the same on every node.
         "    # The guard closes the sessions to a node that fewer than a majority of sentinels name.",
-        `    setenv REDIS_HA_GUARD_MAJORITY ${majority}`,
+        `    setenv REDIS_HA_GUARD_MAJORITY ${needed}`,
         `    setenv REDIS_HA_GUARD_INTERVAL_MS ${guardIntervalMs(cfg)}`,
         `    lua-load ${GUARD_LUA_PATH}`,
         "",
@@ -170,7 +170,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
 
     const toMaster = cfg.nodes.map(
         (n) =>
-            `    use_backend redis_master_${id(n.name)} if { srv_is_up(redis_master_${id(n.name)}/${id(n.name)}) } { nbsrv(sentinels_name_${id(n.name)}) ge ${majority} }`,
+            `    use_backend redis_master_${id(n.name)} if { srv_is_up(redis_master_${id(n.name)}/${id(n.name)}) } { nbsrv(sentinels_name_${id(n.name)}) ge ${needed} }`,
     );
     add("frontend redis_write", `    bind ${px.writeVip}:${proxyPort(cfg)}`, ...toMaster, "    default_backend redis_none", "");
     add(

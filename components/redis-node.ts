@@ -27,17 +27,7 @@ export interface RedisNodeArgs {
     runtime: Runtime;
 }
 
-/** What redis-node.sh reports after a run. */
-export interface RedisNodeReport {
-    initialized: boolean;
-    restarted: boolean;
-    settingsApplied: number;
-    role: string;
-    version: string;
-}
-
 export class RedisNode extends pulumi.ComponentResource {
-    readonly report: pulumi.Output<RedisNodeReport>;
     readonly command: RemoteCommand;
     /** What dependants wait for: the command, or with a container runtime, the container. */
     readonly ready: pulumi.Resource;
@@ -64,8 +54,7 @@ export class RedisNode extends pulumi.ComponentResource {
             // A component's dependsOn does not reach its children by itself: pass it on.
             { parent: this, dependsOn: opts?.dependsOn },
         );
-        this.report = this.command.stdout.apply((s) => JSON.parse(s) as RedisNodeReport);
         this.ready = args.runtime.start("redis", node, this.command, this) ?? this.command;
-        this.registerOutputs({ report: this.report });
+        this.registerOutputs({});
     }
 }

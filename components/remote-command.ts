@@ -11,6 +11,7 @@
 // the server must present that host key before anything is sent, login included; another key
 // fails the step at once, saying how to accept a reinstalled server.
 import * as pulumi from "@pulumi/pulumi";
+import { scriptLabel } from "./assets";
 import { type Connection, sshRun, type Target } from "./ssh";
 
 /** The SSH connection. The private key is a secret. */
@@ -199,6 +200,20 @@ export function secretLines(secrets: Record<string, pulumi.Input<string>>): pulu
     );
 }
 
+/** The script inputs as a preview shows them: the texts hidden, a label (asset and digest) for each. */
+function scriptInputs(args: RemoteCommandArgs) {
+    const steps = { create: args.create, update: args.update, delete: args.delete };
+    const hidden = (text: pulumi.Input<string> | undefined) => (text === undefined ? undefined : pulumi.secret(text));
+    return {
+        create: hidden(steps.create),
+        update: hidden(steps.update),
+        delete: hidden(steps.delete),
+        scripts: pulumi
+            .all(steps)
+            .apply((s) => Object.fromEntries(Object.entries(s).flatMap(([step, text]) => (text === undefined ? [] : [[step, scriptLabel(text)]])))),
+    };
+}
+
 /** A script run on a server over SSH, with create/update/delete steps. */
 export class RemoteCommand extends pulumi.dynamic.Resource {
     declare readonly stdout: pulumi.Output<string>;
@@ -211,6 +226,10 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
             name,
             {
                 ...args,
+                // Scripts are no secret, but a preview prints a changed input whole, old and new:
+                // as secrets they show as [secret], and `scripts` shows which one changed (name
+                // and digest) in one line.
+                ...scriptInputs(args),
                 stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
                 ...connectionInputs(args.connection),
                 providerVersion: PROVIDER_VERSION,

@@ -94,6 +94,22 @@ export function redisSettings(cfg: ResolvedConfig, node: NodeConfig): string[] {
     ];
 }
 
+/**
+ * The settings redis-ha manages for the monitored group, as "key value" lines, each as
+ * `SENTINEL SET <name> <key> <value>` takes it: sentinel-node.sh writes them into sentinel.conf
+ * at creation (`sentinel <key> <name> <value>`; the quorum in the `sentinel monitor` line) and
+ * applies them all with one SENTINEL SET on later runs, so changing one never needs a restart.
+ */
+export function sentinelSettings(cfg: ResolvedConfig): string[] {
+    const s = cfg.sentinel;
+    return [
+        `quorum ${s.quorum}`,
+        `down-after-milliseconds ${s.downAfterMilliseconds}`,
+        `failover-timeout ${s.failoverTimeout}`,
+        `parallel-syncs ${s.parallelSyncs}`,
+    ];
+}
+
 /** Where the sentinels are, as the scripts take it: "ip:port ip:port …". */
 export function sentinelPeers(cfg: ResolvedConfig): string {
     return cfg.nodes.map((n) => `${n.privateIp}:${cfg.sentinel.port}`).join(" ");
@@ -124,14 +140,10 @@ export function redisNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<stri
 
 /** Environment of sentinel-node.sh for one node (the runtime adds RUNTIME). */
 export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string, string> {
-    const s = cfg.sentinel;
     return {
         ...clusterEnv(cfg, node),
-        SENTINEL_PORT: String(s.port),
-        QUORUM: String(s.quorum),
-        DOWN_AFTER_MS: String(s.downAfterMilliseconds),
-        FAILOVER_TIMEOUT_MS: String(s.failoverTimeout),
-        PARALLEL_SYNCS: String(s.parallelSyncs),
+        SENTINEL_PORT: String(cfg.sentinel.port),
+        SENTINEL_SETTINGS: sentinelSettings(cfg).join("\n"),
         SENTINEL_ACL_RULES: userLines(SENTINEL_ACL_RULES),
         SENTINEL_DEFAULT_USER: sentinelDefaultUser(cfg),
     };

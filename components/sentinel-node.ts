@@ -18,8 +18,6 @@ export interface SentinelNodeArgs {
 }
 
 export class SentinelNode extends pulumi.ComponentResource {
-    /** The master this sentinel named after its last run, as "ip:port". */
-    readonly master: pulumi.Output<string>;
     readonly command: RemoteCommand;
     /** What dependants wait for: the command, or with a container runtime, the container. */
     readonly ready: pulumi.Resource;
@@ -41,8 +39,7 @@ export class SentinelNode extends pulumi.ComponentResource {
             // A component's dependsOn does not reach its children by itself: pass it on.
             { parent: this, dependsOn: opts?.dependsOn },
         );
-        this.master = this.command.stdout.apply((out) => String(JSON.parse(out).master));
         this.ready = args.runtime.start("sentinel", node, this.command, this) ?? this.command;
-        this.registerOutputs({ master: this.master });
+        this.registerOutputs({});
     }
 }

@@ -2,7 +2,7 @@
 // is, installs the packages that are missing (which depend on the runtime), tunes the kernel as
 // Redis recommends, and lets the runtime prepare the rest.
 import * as pulumi from "@pulumi/pulumi";
-import { readAsset, script } from "./assets";
+import { script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
 import type { Runtime } from "./runtime";
@@ -45,7 +45,7 @@ export class ServerPrep extends pulumi.ComponentResource {
         const { connection } = args;
 
         // The first command on a host also waits for it to answer SSH; the rest depend on it.
-        const facts = new RemoteCommand(`${name}-facts`, { connection, create: readAsset("host-facts.sh") }, { parent: this, dependsOn: opts?.dependsOn });
+        const facts = new RemoteCommand(`${name}-facts`, { connection, create: script("host-facts.sh") }, { parent: this, dependsOn: opts?.dependsOn });
         this.facts = facts.stdout.apply((s) => JSON.parse(s) as HostFacts);
 
         const packages = new RemoteCommand(

@@ -3,12 +3,13 @@
 // serves (keepalived takes a few seconds to elect a holder). It runs at creation and whenever a
 // proxy node's command ran again, never during preview; the password stays out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
-import { engineLog } from "./provider-log";
+import type { Endpoint } from "./endpoint";
 import { failFastClient } from "./redis-client";
+import { waitingProvider, waitUntil } from "./waiter";
 
 export interface VipCheckArgs {
-    write: pulumi.Input<{ host: string; port: number }>;
-    read: pulumi.Input<{ host: string; port: number }>;
+    write: pulumi.Input<Endpoint>;
+    read: pulumi.Input<Endpoint>;
     /** Password of the ACL user `app`. */
     appPassword: pulumi.Input<string>;
     timeoutSeconds: pulumi.Input<number>;
@@ -17,27 +18,19 @@ export interface VipCheckArgs {
 }
 
 interface Inputs {
-    write: { host: string; port: number };
-    read: { host: string; port: number };
+    write: Endpoint;
+    read: Endpoint;
     appPassword: string;
     timeoutSeconds: number;
     revisions: string[];
     providerVersion: string;
 }
 
-interface Outputs extends Omit<Inputs, "appPassword"> {
-    writeRole: string;
-    readRole: string;
-    waitedSeconds: number;
-}
-
 const PROVIDER_VERSION = "1";
 
 /** Waits until both VIPs answer; returns the role each reached. Self-contained: serialized into the provider. */
 export async function awaitVips(inputs: Inputs): Promise<{ writeRole: string; readRole: string; waitedSeconds: number }> {
-    const progress = engineLog("vip check");
-    const started = Date.now();
-    const roleAt = async (e: { host: string; port: number }) => {
+    const roleAt = async (e: Endpoint) => {
         const c = failFastClient({ ...e, username: "app", password: inputs.appPassword, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000 });
         try {
             await c.connect();
@@ -48,43 +41,29 @@ export async function awaitVips(inputs: Inputs): Promise<{ writeRole: string; re
             c.disconnect();
         }
     };
-    let last = "";
-    for (;;) {
-        const [writeRole, readRole] = await Promise.all([roleAt(inputs.write), roleAt(inputs.read)]);
-        const why =
-            writeRole !== "master"
-                ? `write VIP ${inputs.write.host}:${inputs.write.port} reaches: ${writeRole}`
-                : !["master", "slave"].includes(readRole)
-                  ? `read VIP ${inputs.read.host}:${inputs.read.port} reaches: ${readRole}`
-                  : "";
-        const waitedSeconds = Math.round((Date.now() - started) / 100) / 10;
-        if (!why) {
-            progress(`write VIP reaches the master, read VIP a ${readRole === "slave" ? "replica" : "master"} (after ${waitedSeconds} s)`);
-            return { writeRole, readRole, waitedSeconds };
-        }
-        if (waitedSeconds > inputs.timeoutSeconds) throw new Error(`the VIPs are not served within ${inputs.timeoutSeconds} s: ${why}`);
-        if (why !== last) progress(`waiting: ${why}`);
-        last = why;
-        await new Promise((r) => setTimeout(r, 500));
-    }
+    return waitUntil({
+        what: "vip check",
+        failure: "the VIPs are not served",
+        timeoutSeconds: inputs.timeoutSeconds,
+        look: async () => {
+            const [writeRole, readRole] = await Promise.all([roleAt(inputs.write), roleAt(inputs.read)]);
+            if (writeRole !== "master") return { done: false, why: `write VIP ${inputs.write.host}:${inputs.write.port} reaches: ${writeRole}` };
+            if (!["master", "slave"].includes(readRole)) return { done: false, why: `read VIP ${inputs.read.host}:${inputs.read.port} reaches: ${readRole}` };
+            return {
+                done: true,
+                found: { writeRole, readRole },
+                says: `write VIP reaches the master, read VIP a ${readRole === "slave" ? "replica" : "master"}`,
+            };
+        },
+    });
 }
 
-const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
-    async diff(_id: string, olds: Outputs, news: Inputs) {
-        const keys = ["write", "read", "timeoutSeconds", "revisions", "providerVersion"] as const;
-        return { changes: keys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
-    },
-    async create(inputs: Inputs) {
-        const found = await awaitVips(inputs);
-        const { appPassword: _p, ...kept } = inputs;
-        return { id: `vip-check-${inputs.write.host}`, outs: { ...kept, ...found } };
-    },
-    async update(_id: string, _olds: Outputs, news: Inputs) {
-        const found = await awaitVips(news);
-        const { appPassword: _p, ...kept } = news;
-        return { outs: { ...kept, ...found } };
-    },
-};
+const provider = waitingProvider({
+    id: (inputs: Inputs) => `vip-check-${inputs.write.host}`,
+    compared: ["write", "read", "timeoutSeconds", "revisions", "providerVersion"],
+    secrets: ["appPassword"],
+    wait: awaitVips,
+});
 
 export class VipCheck extends pulumi.dynamic.Resource {
     declare readonly writeRole: pulumi.Output<string>;

@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readAsset, script } from "./assets";
 import type { ResolvedConfig } from "./config";
+import type { Endpoint } from "./endpoint";
 import { proxyPort, renderHaproxyConfig, renderKeepalivedConfig } from "./proxy-config";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
 import { VipCheck } from "./vip-check";
@@ -23,11 +24,6 @@ export interface VipProxyArgs {
     appPassword: pulumi.Input<string>;
     sentinelPassword: pulumi.Input<string>;
     statsPassword: pulumi.Input<string>;
-}
-
-export interface Endpoint {
-    host: string;
-    port: number;
 }
 
 export class VipProxy extends pulumi.ComponentResource {
@@ -67,15 +63,13 @@ export class VipProxy extends pulumi.ComponentResource {
                 `${node.name}-vip-proxy`,
                 {
                     connection,
-                    create: script("vip-proxy.sh"),
+                    create: script("vip-proxy.sh", { GUARD_LUA: readAsset("haproxy-guard.lua") }),
                     delete: script("vip-proxy-remove.sh"),
                     environment: {
                         SELF_IP: node.privateIp,
                         VIPS: `${px.writeVip} ${px.readVip}`,
                         PROXY_PORT: String(port),
                         KEEPALIVED_CONF: proxyNodes.length > 1 ? renderKeepalivedConfig(cfg, node, index) : "",
-                        // Not secret: the same file on every node, its settings are in haproxy.cfg.
-                        GUARD_LUA: readAsset("haproxy-guard.lua"),
                     },
                     stdin: pulumi.secret(haproxyCfg),
                 },

@@ -26,19 +26,42 @@ secret_hash() { secret "$1" | sha256sum | cut -d' ' -f1; }
 # with its backslashes and double quotes escaped.
 conf_quote() { local v=$1; v=${v//\\/\\\\}; v=${v//\"/\\\"}; printf '"%s"' "$v"; }
 
+# Writes stdin to a new temporary file next to <file> and prints its name. The file is created
+# 0600, so secrets never sit in a world-readable file, not even for a moment.
+# Usage: staged=$(stage_file <file>)
+stage_file() {
+    local tmp
+    tmp=$(mktemp "$(dirname "$1")/.redis-ha.XXXXXX")
+    cat >"$tmp"
+    echo "$tmp"
+}
+
+# Moves a staged file into place, with its owner and mode. Usage: commit_file <staged> <file> <owner> <mode>
+commit_file() { chown "$3" "$1" && chmod "$4" "$1" && mv -f "$1" "$2"; }
+
 # Writes stdin to <file> only when the content differs, with <owner> (default redis:redis) and
-# <mode> (default 0640). Prints "changed" when it wrote. The temporary file is created 0600,
-# so secrets never sit in a world-readable file, not even for a moment.
+# <mode> (default 0640). Prints "changed" when it wrote.
 install_if_changed() {
     local file=$1 owner=${2:-redis:redis} mode=${3:-0640} tmp
-    tmp=$(mktemp "$(dirname "$file")/.redis-ha.XXXXXX")
-    cat >"$tmp"
+    tmp=$(stage_file "$file")
     if cmp -s "$tmp" "$file"; then
         rm -f "$tmp"
         return 0
     fi
-    chown "$owner" "$tmp" && chmod "$mode" "$tmp" && mv -f "$tmp" "$file"
+    commit_file "$tmp" "$file" "$owner" "$mode"
     echo changed
+}
+
+# The network interface that holds the IPv4 address <ip>, or nothing. Usage: interface_of <ip>
+interface_of() { ip -o -4 addr show | awk -v ip="$1" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }'; }
+
+# Stops, disables and removes a systemd unit we installed, when its file is there.
+# Usage: remove_unit <unit file>
+remove_unit() {
+    [ -f "$1" ] || return 0
+    systemctl disable -q --now "$(basename "$1")" || true
+    rm -f "$1"
+    systemctl daemon-reload
 }
 
 # The master the running sentinels agree on, as "ip port", or nothing when none answers.
@@ -74,19 +97,13 @@ wait_pong() {
 # config file as it was before we first wrote it, or removes ours if there was none.
 # Usage: restore_service <service> <config file>
 restore_service() {
-    local saved unit
-    saved="/var/lib/redis-ha/$(basename "$2").orig"
+    local unit
     unit=$(unit_of "$1")
     if [ "${RUNTIME:-packages}" = packages ] && systemctl list-unit-files -q "$unit.service" >/dev/null 2>&1; then
         systemctl stop "$unit" || true
         systemctl disable -q "$unit" || true
     fi
-    if [ -f "$saved" ]; then
-        cp -p "$saved" "$2"
-        rm -f "$saved"
-    else
-        rm -f "$2"
-    fi
+    restore_original "$2" || rm -f "$2"
 }
 
 # How Redis and Sentinel run (RUNTIME): "packages", Debian's systemd units; "docker", containers
@@ -118,8 +135,19 @@ service_ensure_running() {
     fi
 }
 
+# Where save_original keeps the copy of <file>.
+original_of() { echo "/var/lib/redis-ha/$(basename "$1").orig"; }
+
 # Keeps a copy of a configuration file as it was before we first wrote it (if there was one).
 save_original() {
     install -d -m 0755 /var/lib/redis-ha
-    [ -f "/var/lib/redis-ha/$(basename "$1").orig" ] || [ ! -f "$1" ] || cp -p "$1" "/var/lib/redis-ha/$(basename "$1").orig"
+    [ -f "$(original_of "$1")" ] || [ ! -f "$1" ] || cp -p "$1" "$(original_of "$1")"
+}
+
+# Puts back the copy save_original kept of <file>, and forgets it; fails (status 1) when there
+# is none. Usage: restore_original <file>
+restore_original() {
+    [ -f "$(original_of "$1")" ] || return 1
+    cp -p "$(original_of "$1")" "$1"
+    rm -f "$(original_of "$1")"
 }

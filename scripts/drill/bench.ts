@@ -1,6 +1,7 @@
 // redis-benchmark through the write VIP and straight to the master, interleaved in one run
 // (this machine is noisy), as the `app` user. Prints requests per second and the ratio.
 import { execFileSync } from "child_process";
+import type { Endpoint } from "../../components/endpoint";
 
 export interface BenchResult {
     test: string;
@@ -27,7 +28,7 @@ function benchmark(host: string, port: number, password: string, requests: numbe
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-export function benchVip(master: { host: string; port: number }, vip: { host: string; port: number }, password: string, rounds = 3, requests = 20000): BenchResult[] {
+export function benchVip(master: Endpoint, vip: Endpoint, password: string, rounds = 3, requests = 20000): BenchResult[] {
     const direct: Record<string, number[]> = {};
     const viaVip: Record<string, number[]> = {};
     for (let i = 0; i < rounds; i++) {

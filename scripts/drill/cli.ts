@@ -1,5 +1,7 @@
 // `npm run drill`: the failover drill on the lab stack, then the VIP benchmark. Prints tables.
 //   ts-node scripts/drill/cli.ts [stack] [mode …]
+import { majority } from "../../components/config";
+import { discoverMaster } from "../../components/discovery";
 import { benchVip } from "./bench";
 import { formatTable, Mode, MODES, runDrill } from "./drill";
 import { drillTarget } from "./stack";
@@ -11,9 +13,9 @@ async function main() {
     const results = await runDrill(target, chosen, { log: (l) => console.log(`[drill] ${l}`) });
     console.log(`\nFailover drill (stack ${stack}):\n${formatTable(results)}\n`);
 
-    const master = results.at(-1)?.newMaster;
-    const host = target.hosts.find((h) => h.name === master) ?? target.hosts[0];
-    const bench = benchVip({ host: host.ip, port: 6379 }, target.write, target.appPassword);
+    const master = await discoverMaster(target.sentinels, target.masterName, target.sentinelPassword, { minVotes: majority(target.sentinels.length) });
+    if (!master) throw new Error("no majority of the sentinels names a master: nothing to benchmark against");
+    const bench = benchVip(master, target.write, target.appPassword);
     console.log("redis-benchmark (-c 20, requests/s, medians of 3 interleaved rounds):");
     for (const b of bench) console.log(`  ${b.test.padEnd(4)} direct ${b.direct.toFixed(0).padStart(7)}  via write VIP ${b.vip.toFixed(0).padStart(7)}  ratio ${b.ratio}`);
 }

@@ -2,13 +2,14 @@
 // secrets) and the passwords they do not carry. Needs scripts/env.sh's environment.
 import { execFileSync } from "child_process";
 import * as path from "path";
+import type { Endpoint } from "../../components/endpoint";
 import { labHosts } from "../../lab/hosts";
 import type { DrillTarget } from "./drill";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const pulumi = (...args: string[]) => execFileSync("pulumi", args, { cwd: ROOT, encoding: "utf8" });
 
-export function drillTarget(stack: string): DrillTarget & { write: { host: string; port: number }; appPassword: string } {
+export function drillTarget(stack: string): DrillTarget & { write: Endpoint; appPassword: string; sentinels: Endpoint[]; sentinelPassword: string } {
     const out = JSON.parse(pulumi("stack", "output", "--json", "--show-secrets", "--stack", stack));
     if (!out.vipClient) throw new Error(`stack ${stack} has no VIP proxy (set redis-ha:proxy.nodes and the VIPs)`);
     const secret = (key: string) => pulumi("config", "get", "--stack", stack, `redis-ha:${key}`).trim();
@@ -20,5 +21,7 @@ export function drillTarget(stack: string): DrillTarget & { write: { host: strin
         adminPassword: secret("adminPassword"),
         appPassword: secret("appPassword"),
         write: out.write,
+        sentinels: out.sentinels,
+        sentinelPassword: out.ioredis.sentinelPassword,
     };
 }

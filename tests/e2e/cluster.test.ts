@@ -4,6 +4,8 @@
 // a setting changed at runtime; and destroy. Prints the figures it measured.
 import * as assert from "assert";
 import Redis from "ioredis";
+import { majority } from "../../components/config";
+import { discoverMaster } from "../../components/discovery";
 import { awaitAgreement } from "../../components/sentinel-agreement";
 import { askRedis, waitFor, backendFilesContaining, exportState, freshStack, labConfig, labHosts, lab, newPasswords, onHost, timed } from "./lab";
 
@@ -29,15 +31,9 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         }
         return undefined;
     };
-    /** The master a majority of sentinels name, or undefined. */
-    const sentinelMaster = async () => {
-        const answers = await Promise.all(
-            hosts.map((h) => ask(h.ip, 26379, { username: "discovery", password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0])),
-        );
-        const votes = new Map<string, number>();
-        for (const a of answers) if (a) votes.set(a, (votes.get(a) ?? 0) + 1);
-        return [...votes].find(([, n]) => n >= 2)?.[0];
-    };
+    /** The address of the master a majority of sentinels name (as the program asks), or undefined. */
+    const sentinelMaster = async () =>
+        (await discoverMaster(hosts.map((h) => ({ host: h.ip, port: 26379 })), "mymaster", passwords.sentinelPassword, { minVotes: majority(hosts.length) }))?.host;
     /** Records every process list on the hosts until the returned function is called, which returns the passwords seen. */
     const sampleProcessLists = () => {
         for (const h of hosts) {

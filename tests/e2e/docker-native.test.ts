@@ -69,17 +69,17 @@ describe("lab: docker mode's files and command lines, run natively", function ()
         }
     });
 
-    after(() => {
+    after(async () => {
         for (const h of hosts) {
             onHost(h.name, `systemctl stop ${unit("redis")} ${unit("sentinel")} 2>/dev/null; systemctl reset-failed 2>/dev/null; systemctl unmask -q redis-server redis-sentinel; true`);
-            runAsset(h.name, "sentinel-node-remove.sh", { ...sentinelNodeEnv(cfg, cfg.nodes.find((n) => n.name === h.name)!), RUNTIME: "docker" });
-            runAsset(h.name, "redis-node-remove.sh", { ...redisNodeEnv(cfg, cfg.nodes.find((n) => n.name === h.name)!), RUNTIME: "docker" });
+            await runAsset(h.name, "sentinel-node-remove.sh", { ...sentinelNodeEnv(cfg, cfg.nodes.find((n) => n.name === h.name)!), RUNTIME: "docker" });
+            await runAsset(h.name, "redis-node-remove.sh", { ...redisNodeEnv(cfg, cfg.nodes.find((n) => n.name === h.name)!), RUNTIME: "docker" });
         }
     });
 
-    it("writes the configuration with RUNTIME=docker and starts nothing (the containers do not exist yet)", () => {
+    it("writes the configuration with RUNTIME=docker and starts nothing (the containers do not exist yet)", async () => {
         for (const node of cfg.nodes) {
-            const report = JSON.parse(runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("redis")));
+            const report = JSON.parse(await runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("redis")));
             assert.deepStrictEqual([report.initialized, report.restarted], [true, false]);
             assert.strictEqual(onHost(node.name, "stat -c '%a %U' /etc/redis/redis.conf /etc/redis/users.acl").trim(), "640 redis\n640 redis");
             assert.strictEqual(onHost(node.name, "pgrep -c -x redis-server || true").trim(), "0");
@@ -89,7 +89,7 @@ describe("lab: docker mode's files and command lines, run natively", function ()
     it("forms a replicated group from the exact redis-server command lines", async () => {
         for (const h of hosts) startNative(h.name, "redis");
         for (const node of cfg.nodes) {
-            const report = JSON.parse(runAsset(node.name, "sentinel-node.sh", { ...sentinelNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("sentinel")));
+            const report = JSON.parse(await runAsset(node.name, "sentinel-node.sh", { ...sentinelNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("sentinel")));
             assert.deepStrictEqual([report.initialized, report.restarted], [true, false]);
         }
         for (const h of hosts) startNative(h.name, "sentinel");
@@ -125,7 +125,7 @@ describe("lab: docker mode's files and command lines, run natively", function ()
         const node = cfg.nodes.find((n) => n.privateIp === master!.host)!;
         onHost(node.name, "cat > /usr/local/bin/docker && chmod 755 /usr/local/bin/docker", DOCKER_STAND_IN);
         const changed = { ...cfg, redis: { ...cfg.redis, maxmemory: "80mb" } };
-        const report = JSON.parse(runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(changed, node), RUNTIME: "docker" }, secretsFor("redis")));
+        const report = JSON.parse(await runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(changed, node), RUNTIME: "docker" }, secretsFor("redis")));
         assert.deepStrictEqual([report.initialized, report.restarted, report.role], [false, false, "master"]);
         assert.match(onHost(node.name, "grep '^maxmemory ' /etc/redis/redis.conf"), /^maxmemory 80mb$/m);
         onHost(node.name, "rm -f /usr/local/bin/docker");

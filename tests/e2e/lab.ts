@@ -7,19 +7,24 @@ import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import Redis, { type RedisOptions } from "ioredis";
 import { script } from "../../components/assets";
-import { labKey, onHost, type LabHost } from "../../lab/hosts";
+import { sshRun } from "../../components/ssh";
+import { labHosts, labKey, type LabHost } from "../../lab/hosts";
 import { PASSWORD_KEYS, PasswordKey } from "../../components/config";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export { lab, labHosts, labKey, onHost } from "../../lab/hosts";
 export type { LabHost } from "../../lab/hosts";
 
-/** Runs assets/<name> (with lib/common.sh) on a lab host as root; returns stdout, or throws with stderr. */
-export function runAsset(host: string, name: string, env: Record<string, string>, stdin = ""): string {
-    const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join("");
-    const dir = `/root/asset-test`;
-    onHost(host, `mkdir -p ${dir} && cat > ${dir}/script`, exports + script(name));
-    return onHost(host, `bash ${dir}/script; rc=$?; rm -rf ${dir}; exit $rc`, stdin);
+/**
+ * Runs assets/<name> on a lab host (by name) as root, exactly as RemoteCommand runs it: the
+ * script as script() builds it, framed by sshRun with `env` exported and `stdin` after it, over
+ * SSH with the lab's key (the host key is not checked). Returns stdout, or throws with the tail
+ * of stderr.
+ */
+export async function runAsset(host: string, name: string, env: Record<string, string>, stdin = ""): Promise<string> {
+    const ip = labHosts().find((h) => h.name === host)?.ip;
+    if (!ip) throw new Error(`no lab host named ${host}`);
+    return (await sshRun({ host: ip, user: "root", privateKey: labKey() }, script(name), env, stdin)).stdout;
 }
 
 /** A stack of this project on the lab, created fresh (an old one of the same name is removed). */

@@ -5,6 +5,8 @@
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import type { RedisOptions } from "ioredis";
+import { majority } from "../../components/config";
+import { discoverMaster } from "../../components/discovery";
 import { benchVip } from "../../scripts/drill/bench";
 import { formatTable, runDrill } from "../../scripts/drill/drill";
 import { askRedis, waitFor, freshStack, lab, labConfig, labHosts, newPasswords, onHost, ROOT } from "./lab";
@@ -25,14 +27,10 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
     const admin = (host: string) => ({ host, port: 6379, username: "admin", password: passwords.adminPassword });
     const runIdOf = (opts: RedisOptions) => ask(opts, async (c) => /run_id:(\w+)/.exec(await c.info("server"))?.[1]);
     const roleOf = (opts: RedisOptions) => ask(opts, async (c) => String(((await c.call("ROLE")) as unknown[])[0]));
+    /** The host of the master a majority of sentinels name (as the program asks), or undefined. */
     const sentinelMaster = async () => {
-        const votes = new Map<string, number>();
-        for (const h of hosts) {
-            const a = await ask({ host: h.ip, port: 26379, username: "discovery", password: passwords.sentinelPassword }, async (c) => ((await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")) as string[])[0]);
-            if (a) votes.set(a, (votes.get(a) ?? 0) + 1);
-        }
-        const ip = [...votes].find(([, n]) => n >= 2)?.[0];
-        return hosts.find((h) => h.ip === ip);
+        const master = await discoverMaster(hosts.map((h) => ({ host: h.ip, port: 26379 })), "mymaster", passwords.sentinelPassword, { minVotes: majority(hosts.length) });
+        return hosts.find((h) => h.ip === master?.host);
     };
     const holderOf = (vip: string, candidates: string[]) => candidates.filter((h) => onHost(h, `ip -o -4 addr show | grep -c ' ${vip}/' || true`).trim() !== "0");
 

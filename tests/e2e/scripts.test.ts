@@ -27,11 +27,11 @@ describe("lab: server scripts", function () {
     const host = labHosts()[0].name;
     const env = { THP: "never", OVERCOMMIT: "1", SOMAXCONN: "2048", SWAPPINESS: "10" };
 
-    it("kernel-tuning.sh warns about a knob the host will not change, and still succeeds", () => {
+    it("kernel-tuning.sh warns about a knob the host will not change, and still succeeds", async () => {
         // Like a host whose vm.swappiness is read-only: remount the lab's emulated knob read-only.
         onHost(host, "echo 60 > /proc/sys/vm/swappiness && mount -o remount,bind,ro /proc/sys/vm/swappiness");
         try {
-            const report = JSON.parse(runAsset(host, "kernel-tuning.sh", env));
+            const report = JSON.parse(await runAsset(host, "kernel-tuning.sh", env));
             assert.strictEqual(report.somaxconn, "2048");
             assert.strictEqual(report.overcommitMemory, "1");
             assert.strictEqual(report.swappiness, "60");
@@ -40,18 +40,18 @@ describe("lab: server scripts", function () {
             assert.match(onHost(host, "cat /etc/sysctl.d/60-redis-ha.conf"), /^vm\.swappiness = 10$/m);
         } finally {
             onHost(host, "mount -o remount,bind,rw /proc/sys/vm/swappiness");
-            runAsset(host, "kernel-tuning-remove.sh", {});
+            await runAsset(host, "kernel-tuning-remove.sh", {});
         }
     });
 
-    it("kernel-tuning.sh persists its settings across a reboot", () => {
+    it("kernel-tuning.sh persists its settings across a reboot", async () => {
         try {
-            runAsset(host, "kernel-tuning.sh", env);
+            await runAsset(host, "kernel-tuning.sh", env);
             reboot(host);
             const values = onHost(host, "cat /proc/sys/vm/overcommit_memory /proc/sys/net/core/somaxconn /proc/sys/vm/swappiness /sys/kernel/mm/transparent_hugepage/enabled");
             assert.deepStrictEqual(values.trim().split("\n"), ["1", "2048", "10", "never"]);
         } finally {
-            runAsset(host, "kernel-tuning-remove.sh", {});
+            await runAsset(host, "kernel-tuning-remove.sh", {});
         }
     });
 });

@@ -1,7 +1,7 @@
 // The stack config schema: what it accepts, the defaults it fills in, and the message each
 // mistake gets (naming the key as `pulumi config` spells it, and the fix).
 import * as assert from "assert";
-import { ConfigError, parseAllConfig, parseStackConfig, type ResolvedConfig } from "../../components/config";
+import { ConfigError, majority, parseAllConfig, parseStackConfig, type ResolvedConfig } from "../../components/config";
 import { configWarnings } from "../../components/config-warnings";
 import { globCanMatchPrefix } from "../../components/glob";
 import { hostKeyFingerprint } from "../../components/ssh";
@@ -69,6 +69,10 @@ describe("stack config", () => {
         assert.ok(cfg.nodes.every((n) => n.replicaPriority === 100));
     });
 
+    it("counts a majority as more than half", () => {
+        assert.deepStrictEqual([1, 2, 3, 4, 5, 6].map(majority), [1, 2, 2, 3, 3, 4]);
+    });
+
     it("takes the majority of five as the default quorum", () => {
         const raw = good();
         raw.nodes.push({ name: "redis-4", host: "10.211.11.10" }, { name: "redis-5", host: "10.211.11.11" });
@@ -96,7 +100,7 @@ describe("stack config", () => {
         ["bad maxmemory", (c) => (c.redis.maxmemory = "2 GB"), /^redis-ha:redis\.maxmemory must be a size such as 512mb/],
         ["no persistence", (c) => Object.assign(c.redis, { appendonly: false, save: "" }), /^redis-ha:redis\.save .*master without persistence/],
         ["too many required replicas", (c) => (c.redis.minReplicasToWrite = 3), /^redis-ha:redis\.minReplicasToWrite is 3 but there are only 2 replicas/],
-        ["redis.io packages", (c) => (c.redis.packageSource = "redis.io"), /^redis-ha:redis\.packageSource must be "distro"/],
+        ["the removed packageSource", (c) => Object.assign(c.redis, { packageSource: "distro" }), /^redis-ha:redis Unrecognized key: "packageSource"/],
         ["two sentinels", (c) => c.nodes.pop(), /^redis-ha:nodes has 2 server\(s\), but Sentinel needs at least 3 .*redis-ha:allowFewerThanThreeSentinels true/],
         ["an impossible quorum", (c) => (c.sentinel.quorum = 4), /^redis-ha:sentinel\.quorum is 4 but there are only 3 sentinels/],
         ["a bad master name", (c) => (c.sentinel.masterName = "my master"), /^redis-ha:sentinel\.masterName must be 1-64 letters/],
