@@ -1,7 +1,7 @@
 // redis-ha: turns the servers listed in the stack config into a highly available Redis
 // (master, replicas, Sentinel on every node), over SSH.
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, configWarnings, deployCluster, parseAllConfig, ResolvedConfig } from "./components";
+import { type ClusterArgs, ConfigError, configWarnings, parseAllConfig, RedisHaCluster, ResolvedConfig, SECRET_KEYS } from "./components";
 
 // Validate everything before any resource exists: a bad key fails the preview, not a server.
 function loadConfig(): ResolvedConfig {
@@ -19,15 +19,12 @@ const cfg = loadConfig();
 // present at runtime, absent from its types; without it no clear-text warning is given.)
 const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (fullKey: string) => boolean }).isConfigSecret;
 for (const warning of configWarnings(cfg, isConfigSecret ?? (() => true))) pulumi.log.warn(warning);
-const cluster = deployCluster(cfg, pulumi.secret(cfg.sshPrivateKey), {
-    admin: pulumi.secret(cfg.adminPassword),
-    replication: pulumi.secret(cfg.replicationPassword),
-    sentinelAuth: pulumi.secret(cfg.sentinelAuthPassword),
-    sentinel: pulumi.secret(cfg.sentinelPassword),
-    app: pulumi.secret(cfg.appPassword),
-    healthCheck: cfg.healthCheckPassword === undefined ? undefined : pulumi.secret(cfg.healthCheckPassword),
-    stats: cfg.statsPassword === undefined ? undefined : pulumi.secret(cfg.statsPassword),
-});
+// One cluster, from the stack's config; its outputs are the stack's.
+const cluster = new RedisHaCluster("redis-ha", {
+    ...cfg,
+    sshPrivateKey: pulumi.secret(cfg.sshPrivateKey),
+    ...Object.fromEntries(SECRET_KEYS.filter((k) => cfg[k] !== undefined).map((k) => [k, pulumi.secret(cfg[k]!)])),
+} as ClusterArgs);
 
 export const masterName = cluster.masterName;
 export const sentinels = cluster.sentinels;

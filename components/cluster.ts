@@ -1,33 +1,102 @@
-// The whole deployment for a validated config: per node, host preparation, then Redis; then
-// Sentinel on every node; then the agreement waiter; then the VIP proxy. The runtime (packages
-// or docker) decides how Redis and Sentinel run. Returns what the stack exports.
+// RedisHaCluster: the whole deployment as one component. Per node: its SSH host key pinned,
+// host preparation, then Redis; then Sentinel on every node; then the agreement waiter; then the
+// VIP proxy. The runtime (packages or docker) decides how Redis and Sentinel run. Its outputs
+// are what applications plug into their Redis clients (index.ts exports them for the stack).
 import * as pulumi from "@pulumi/pulumi";
-import type { ResolvedConfig } from "./config";
+import { type ClusterArgs, resolveClusterArgs } from "./cluster-args";
 import { discoverMaster } from "./discovery";
-import type { NodeEndpoint } from "./endpoint";
-import { ClusterSecrets, RedisNode } from "./redis-node";
+import type { Endpoint, NodeEndpoint } from "./endpoint";
+import { RedisNode } from "./redis-node";
 import { nodeSsh } from "./host-key";
 import { SentinelAgreement } from "./sentinel-agreement";
 import { SentinelNode } from "./sentinel-node";
-import { ServerPrep } from "./server-prep";
+import { type HostFacts, type KernelReport, ServerPrep } from "./server-prep";
 import { VipProxy } from "./vip-proxy";
 import { DockerRuntime } from "./docker-runtime";
 import { packagesRuntime, Runtime } from "./runtime";
 import { RuntimeGuard } from "./runtime-guard";
 
-export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<string>, secrets: ClusterSecrets) {
+export type { ClusterArgs } from "./cluster-args";
+
+/** Per node: its private address, what the host is, the kernel values in force, package versions. */
+export interface NodeOutputs {
+    privateIp: string;
+    facts: pulumi.Output<HostFacts>;
+    kernel: pulumi.Output<KernelReport>;
+    packages: pulumi.Output<Record<string, string>>;
+}
+
+/** ioredis's options in sentinel mode: Sentinel's discovery user, Redis's `app` user. */
+export interface SentinelClientOptions {
+    sentinels: Endpoint[];
+    name: string;
+    sentinelUsername: string;
+    sentinelPassword: string;
+    username: string;
+    password: string;
+}
+
+/** ioredis's options for the write VIP, as the `app` user. */
+export interface VipClientOptions extends Endpoint {
+    username: string;
+    password: string;
+}
+
+export class RedisHaCluster extends pulumi.ComponentResource {
+    /** The Sentinel group's name. */
+    readonly masterName: string;
+    /** Every sentinel, as clients list them. */
+    readonly sentinels: Endpoint[];
+    /** The master, as the sentinels name it at every run (it follows failovers). */
+    readonly currentMaster: pulumi.Output<NodeEndpoint>;
+    readonly replicas: pulumi.Output<NodeEndpoint[]>;
+    /** Per node: private IP, host facts, kernel values in force, package versions. */
+    readonly nodes: Record<string, NodeOutputs>;
+    /** Secret: spreads into `new Redis({...})` of ioredis, in sentinel mode (see README). */
+    readonly ioredis: pulumi.Output<SentinelClientOptions>;
+    /** With a proxy: the VIP that reaches the master, the one for reads, and the stats pages. */
+    readonly write?: Endpoint;
+    readonly read?: Endpoint;
+    readonly proxyStats?: string[];
+    /** With a proxy, secret: spreads into `new Redis({...})` to reach the master through the write VIP. */
+    readonly vipClient?: pulumi.Output<VipClientOptions>;
+
+    constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-ha:index:Cluster", name, {}, opts);
+        const out = deployCluster(name, args, this);
+        this.masterName = out.masterName;
+        this.sentinels = out.sentinels;
+        this.currentMaster = out.currentMaster;
+        this.replicas = out.replicas;
+        this.nodes = out.nodes;
+        this.ioredis = out.ioredis;
+        this.write = out.write;
+        this.read = out.read;
+        this.proxyStats = out.proxyStats;
+        this.vipClient = out.vipClient;
+        this.registerOutputs({ ...out });
+    }
+}
+
+/**
+ * The resources, children of `parent`. Stacks made before the component had them at the top
+ * level, named without the cluster's name: the aliases move them in place (nothing replaced).
+ */
+function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource) {
+    const { cfg, sshPrivateKey, secrets } = resolveClusterArgs(args);
+    const child = (old?: string): pulumi.CustomResourceOptions => ({ parent, aliases: [{ ...(old ? { name: old } : {}), parent: pulumi.rootStackResource }] });
     const runtime: Runtime = cfg.runtime === "docker" ? new DockerRuntime(cfg) : packagesRuntime;
     // Refuses a changed runtime at preview; everything on the servers waits for it.
-    const guard = new RuntimeGuard("runtime", runtime.name);
+    const guard = new RuntimeGuard(`${name}-runtime`, runtime.name, child("runtime"));
     const preps = new Map<string, ServerPrep>();
     // Each node's SSH host key is pinned first; every command then refuses another key.
-    const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, { dependsOn: [guard] })]));
+    const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, { ...child(), dependsOn: [guard] })]));
     const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
     const redis = cfg.nodes.map((node) => {
         const connection = connections.get(node.name)!;
-        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, { dependsOn: [ssh.get(node.name)!.hostKey] });
+        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, { ...child(), dependsOn: [ssh.get(node.name)!.hostKey] });
         preps.set(node.name, prep);
-        return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, { dependsOn: prep.done });
+        return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, { ...child(), dependsOn: prep.done });
     });
     // Sentinels start once every Redis is configured, so they find the group as it should be.
     const sentinels = cfg.nodes.map(
@@ -35,14 +104,14 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
             new SentinelNode(
                 node.name,
                 { cfg, node, connection: connections.get(node.name)!, secrets, runtime },
-                { dependsOn: redis.map((r) => r.ready) },
+                { ...child(), dependsOn: redis.map((r) => r.ready) },
             ),
     );
 
     const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
     const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
     const agreement = new SentinelAgreement(
-        "sentinel-agreement",
+        `${name}-sentinel-agreement`,
         {
             masterName: cfg.sentinel.masterName,
             sentinels: sentinelEndpoints,
@@ -51,7 +120,7 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
             revisions: [...redis, ...sentinels].map((n) => n.command.runId),
         },
-        { dependsOn: sentinels.map((s) => s.ready) },
+        { ...child("sentinel-agreement"), dependsOn: sentinels.map((s) => s.ready) },
     );
 
     // The proxy starts once the group agrees: its checks need the sentinels and the healthcheck user.
@@ -59,7 +128,7 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
         cfg.proxy.nodes.length === 0
             ? undefined
             : new VipProxy(
-                  "vip-proxy",
+                  `${name}-vip-proxy`,
                   {
                       cfg,
                       connections,
@@ -69,7 +138,7 @@ export function deployCluster(cfg: ResolvedConfig, sshPrivateKey: pulumi.Input<s
                       sentinelPassword: secrets.sentinel,
                       statsPassword: secrets.stats!,
                   },
-                  { dependsOn: [agreement] },
+                  { ...child("vip-proxy"), dependsOn: [agreement] },
               );
 
     // The master right now, as the sentinels say (after a failover it differs from the config);

@@ -1,4 +1,5 @@
 export * from "./cluster";
+export * from "./cluster-args";
 export * from "./config";
 export * from "./config-warnings";
 export * from "./discovery";

@@ -199,7 +199,11 @@ cmd_up() {
 
 cmd_down() {
     local h pid
-    for h in $(host_names); do stop_host "$h" & done
+    # Every host that runs, also those a larger LAB_HOSTS started.
+    local all=() d
+    mapfile -t all < <(host_names)
+    for d in "$run"/rha*/; do [ -d "$d" ] && all+=("$(basename "$d")"); done
+    for h in $(printf '%s\n' "${all[@]}" | sort -u); do stop_host "$h" & done
     wait
     pid=$(cat "$run/acng.pid" 2>/dev/null || true)
     [ -n "$pid" ] && kill -- "-$pid" 2>/dev/null; rm -f "$run/acng.pid"

@@ -64,7 +64,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
     it("previews the whole cluster without touching a server", async () => {
         const [preview, secs] = await timed(() => stack.preview({ onOutput }));
         figures.push(`pulumi preview (fresh): ${secs.toFixed(1)} s`);
-        assert.strictEqual(preview.changeSummary.create, 1 + 1 + hosts.length * 9 + 1); // stack, runtime guard, per host, agreement
+        assert.strictEqual(preview.changeSummary.create, 1 + 1 + 1 + hosts.length * 9 + 1); // stack, cluster, runtime guard, per host, agreement
         for (const h of hosts) assert.match(onHost(h.name, "test -e /var/lib/redis-ha && echo present || echo absent"), /absent/);
     });
 
@@ -143,13 +143,13 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         const byName = new Map(exportState(stack.name).resources.map((r) => [r.urn.split("::").pop()!, r.dependencies ?? []]));
         const dependsOn = (a: string, b: string) => assert.ok(byName.get(a)!.some((d) => d.endsWith(`::${b}`)), `${a} does not depend on ${b}`);
         for (const h of hosts) {
-            dependsOn(`${h.name}-host-key`, "runtime");
+            dependsOn(`${h.name}-host-key`, "redis-ha-runtime");
             dependsOn(`${h.name}-facts`, `${h.name}-host-key`);
             dependsOn(`${h.name}-packages`, `${h.name}-facts`);
             dependsOn(`${h.name}-redis`, `${h.name}-packages`);
             dependsOn(`${h.name}-redis`, `${h.name}-kernel`);
             for (const o of hosts) dependsOn(`${h.name}-sentinel`, `${o.name}-redis`);
-            dependsOn("sentinel-agreement", `${h.name}-sentinel`);
+            dependsOn("redis-ha-sentinel-agreement", `${h.name}-sentinel`);
         }
     });
 

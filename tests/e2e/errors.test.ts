@@ -73,9 +73,9 @@ describe("lab: clear errors", function () {
     it("refuses to switch an existing stack's runtime, at preview", async () => {
         const stack = await freshStack("lab-runtime-switch", labConfig(hosts, newPasswords()));
         try {
-            // Only the guard is needed: the rest of the cluster plays no part in the refusal.
-            const urn = `urn:pulumi:${stack.name}::redis-ha::pulumi-nodejs:dynamic:Resource::runtime`;
-            await stack.up({ target: [urn] });
+            // Only the guard (and the cluster it belongs to) is needed: the rest plays no part in the refusal.
+            const cluster = `urn:pulumi:${stack.name}::redis-ha::redis-ha:index:Cluster::redis-ha`;
+            await stack.up({ target: [cluster, `urn:pulumi:${stack.name}::redis-ha::redis-ha:index:Cluster$pulumi-nodejs:dynamic:Resource::redis-ha-runtime`] });
             await stack.setConfig("redis-ha:runtime", { value: "docker" });
             await assert.rejects(stack.preview(), (e: Error) => {
                 assert.match(e.message, /redis-ha:runtime changed from packages to docker, which this stack does not do in place: set it back to packages, or migrate as README "Switching runtimes" explains/);

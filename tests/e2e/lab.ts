@@ -64,7 +64,7 @@ export function labConfig(hosts: LabHost[], passwords: Record<PasswordKey, strin
 }
 
 /** The stack's state as `pulumi stack export` shows it, secrets encrypted (the Automation API's exportStack decrypts them). */
-export function exportState(stack: string): { resources: { urn: string; dependencies?: string[] }[] } {
+export function exportState(stack: string): { resources: { urn: string; dependencies?: string[]; outputs?: Record<string, unknown> }[] } {
     const out = execFileSync("pulumi", ["stack", "export", "--stack", stack], { cwd: ROOT, encoding: "utf8", maxBuffer: 256 << 20 });
     return JSON.parse(out).deployment;
 }

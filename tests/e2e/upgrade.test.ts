@@ -1,7 +1,9 @@
-// A stack deployed by an earlier release upgrades with `pulumi up`: Sentinel gets its ACL users,
-// the app user loses Sentinel's channels, hosts get pinned keys, and nothing restarts or fails
-// over meanwhile; writers through the sentinels (with the old outputs) and through the write
-// VIP lose nothing. The earlier release is this repository at RELEASE, unpacked with git.
+// Stacks deployed by earlier code upgrade in place with `pulumi up`, unpacked from git history:
+//   - from the release before Sentinel's ACL users (RELEASE): Sentinel gets its users, the app
+//     user loses Sentinel's channels, hosts get pinned keys; nothing restarts or fails over, and
+//     writers through the sentinels (with the old outputs) and the write VIP lose nothing;
+//   - from the commit before RedisHaCluster (BEFORE_COMPONENT): every resource moves under the
+//     component (aliases): nothing replaced, no script runs.
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -9,10 +11,31 @@ import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import Redis, { type RedisOptions } from "ioredis";
-import { askRedis, freshStack, labConfig, labHosts, newPasswords, ROOT, waitFor } from "./lab";
+import { askRedis, exportState, freshStack, labConfig, labHosts, newPasswords, ROOT, waitFor } from "./lab";
 
 /** The last release before Sentinel's ACL users (password-only Sentinel, `app` with `&*`). */
 const RELEASE = "a96b3c653732847a791cc7fa22193086ce18d3df";
+/** The last commit before RedisHaCluster: every resource at the top level of the stack. */
+const BEFORE_COMPONENT = "5b4eaa64d359647b6ea85d8e64cecda0b98eb44c";
+
+/** The project at `commit`, unpacked into a temporary directory that uses our node_modules; undefined without git history. */
+function unpack(commit: string): string | undefined {
+    try {
+        execFileSync("git", ["cat-file", "-e", `${commit}^{commit}`], { cwd: ROOT, stdio: "ignore" });
+    } catch {
+        return undefined; // a shallow clone has no history to unpack it from
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-release-"));
+    execFileSync("bash", ["-c", `git archive ${commit} | tar -x -C '${dir}'`], { cwd: ROOT });
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    return dir;
+}
+
+/** Selects the stack from another directory of the project, its Pulumi.<stack>.yaml copied there. */
+async function moveStack(name: string, from: string, to: string): Promise<Stack> {
+    fs.copyFileSync(path.join(from, `Pulumi.${name}.yaml`), path.join(to, `Pulumi.${name}.yaml`));
+    return Stack.select(name, await LocalWorkspace.create({ workDir: to }));
+}
 
 /** Writes through a client every 20 ms; returns a stopper that reports what was acknowledged. */
 function writer(prefix: string, opts: RedisOptions) {
@@ -55,23 +78,15 @@ describe("lab upgrade: a stack of the earlier release migrates in place", functi
     };
 
     before(async function () {
-        try {
-            execFileSync("git", ["cat-file", "-e", `${RELEASE}^{commit}`], { cwd: ROOT, stdio: "ignore" });
-        } catch {
-            // A shallow clone has no history to unpack the release from.
-            this.skip();
-        }
-        releaseDir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-release-"));
-        execFileSync("bash", ["-c", `git archive ${RELEASE} | tar -x -C '${releaseDir}'`], { cwd: ROOT });
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(releaseDir, "node_modules"));
+        const dir = unpack(RELEASE);
+        if (!dir) return this.skip();
+        releaseDir = dir;
         // The stack starts in the release's directory (its Pulumi.<stack>.yaml lives there).
         const current = await freshStack("lab-upgrade", {
             ...labConfig(hosts, passwords),
             "redis-ha:proxy": { value: JSON.stringify({ nodes: [hosts[0].name, hosts[1].name], writeVip: `${subnet}.100`, readVip: `${subnet}.101` }) },
         });
-        const ws = await LocalWorkspace.create({ workDir: releaseDir });
-        fs.copyFileSync(path.join(ROOT, "Pulumi.lab-upgrade.yaml"), path.join(releaseDir, "Pulumi.lab-upgrade.yaml"));
-        stack = await Stack.select(current.name, ws);
+        stack = await moveStack(current.name, ROOT, releaseDir);
     });
 
     after(() => {
@@ -91,8 +106,7 @@ describe("lab upgrade: a stack of the earlier release migrates in place", functi
         const [ids, pids, m] = [await runIds(), sentinelPids(), await master()];
         const stops = [writer("up1:sentinel", { ...oldClient }), writer("up1:vip", { ...old.vipClient.value })];
         // The same stack, now driven by this code: the file with its config moves along.
-        fs.copyFileSync(path.join(releaseDir, "Pulumi.lab-upgrade.yaml"), path.join(ROOT, "Pulumi.lab-upgrade.yaml"));
-        stack = await Stack.select(stack.name, await LocalWorkspace.create({ workDir: ROOT }));
+        stack = await moveStack(stack.name, releaseDir, ROOT);
         await stack.setConfig("redis-ha:sentinel", { value: JSON.stringify({ downAfterMilliseconds: 1000, failoverTimeout: 10000, agreementTimeoutSeconds: 120, legacyClientAuth: true }) });
         const started = Date.now();
         const up = await stack.up();
@@ -142,5 +156,52 @@ describe("lab upgrade: a stack of the earlier release migrates in place", functi
         await stack.destroy();
         await stack.workspace.removeStack(stack.name);
         fs.rmSync(path.join(ROOT, "Pulumi.lab-upgrade.yaml"), { force: true });
+    });
+});
+
+describe("lab upgrade: a stack from before RedisHaCluster moves under it in place", function () {
+    const hosts = labHosts();
+    const passwords = newPasswords();
+    let dir = "";
+    let stack: Stack;
+    const runIds = () => Promise.all(hosts.map((h) => askRedis({ host: h.ip, port: 6379, username: "admin", password: passwords.adminPassword }, async (c) => /run_id:(\w+)/.exec(await c.info("server"))?.[1])));
+    /** Each command's run id (a new one whenever its script ran), by resource name. */
+    const commandRuns = () =>
+        Object.fromEntries(
+            exportState(stack.name)
+                .resources.filter((r) => r.outputs?.runId !== undefined)
+                .map((r) => [r.urn.split("::").pop()!, r.outputs!.runId]),
+        );
+
+    before(async function () {
+        const unpacked = unpack(BEFORE_COMPONENT);
+        if (!unpacked) return this.skip();
+        dir = unpacked;
+        const current = await freshStack("lab-reparent", labConfig(hosts, passwords));
+        stack = await moveStack(current.name, ROOT, dir);
+    });
+
+    after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("deploys with the code from before the component, then upgrades: nothing replaced, no script runs", async () => {
+        assert.strictEqual((await stack.up()).summary.result, "succeeded");
+        const [ids, runs] = [await runIds(), commandRuns()];
+        stack = await moveStack(stack.name, dir, ROOT);
+        const up = await stack.up();
+        const changes = up.summary.resourceChanges ?? {};
+        console.log(`      upgrade to RedisHaCluster: ${JSON.stringify(changes)}`);
+        assert.deepStrictEqual(Object.keys(changes).filter((op) => !["same", "update", "create"].includes(op)), [], "something was replaced or deleted");
+        assert.strictEqual(changes.create, 1, "only the component itself is new");
+        assert.deepStrictEqual(commandRuns(), runs, "a script ran");
+        assert.deepStrictEqual(await runIds(), ids, "a Redis restarted");
+        assert.ok(exportState(stack.name).resources.some((r) => r.urn.includes("redis-ha:index:Cluster$redis-ha:index:ServerPrep")), "the nodes are not under the cluster");
+        const again = await stack.up();
+        assert.deepStrictEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"], "a second up changed something");
+    });
+
+    it("destroys the moved stack", async () => {
+        await stack.destroy();
+        await stack.workspace.removeStack(stack.name);
+        fs.rmSync(path.join(ROOT, "Pulumi.lab-reparent.yaml"), { force: true });
     });
 });

@@ -3,7 +3,7 @@
 // test tests/e2e/docker-native.test.ts starts these command lines natively instead.)
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { deployCluster } from "../../components/cluster";
+import { type ClusterArgs, RedisHaCluster } from "../../components/cluster";
 import { parseStackConfig } from "../../components/config";
 import { bytesOf, containerSpec } from "../../components/docker-runtime";
 import { KEY, PASSWORDS } from "./fixtures";
@@ -16,7 +16,6 @@ const base = {
     redis: { maxmemory: "2gb" },
     ...PASSWORDS,
 };
-const secrets = { admin: "a", replication: "r", sentinelAuth: "sa", sentinel: "s", app: "ap" };
 
 describe("docker runtime (mocks)", function () {
     let mine: Recorded[] = [];
@@ -24,7 +23,7 @@ describe("docker runtime (mocks)", function () {
 
     before(async () => {
         const from = recorded.length;
-        const cluster = deployCluster(parseStackConfig(base), KEY, secrets);
+        const cluster = new RedisHaCluster("docker", base as ClusterArgs);
         await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes]));
         mine = recorded.slice(from);
     });
@@ -78,7 +77,7 @@ describe("docker runtime (mocks)", function () {
 
     it("keeps the image pull out when the image is preloaded, and installs the engine when asked", async () => {
         const from = recorded.length;
-        const cluster = deployCluster(parseStackConfig({ ...base, docker: { preloaded: true, installEngine: true, image: "registry.local/redis:7.2.5" } }), KEY, secrets);
+        const cluster = new RedisHaCluster("docker-preloaded", { ...base, docker: { preloaded: true, installEngine: true, image: "registry.local/redis:7.2.5" } } as ClusterArgs);
         await outputOf(cluster.currentMaster);
         const again = recorded.slice(from);
         assert.ok(!again.some((r) => r.type === "docker:index/remoteImage:RemoteImage"));

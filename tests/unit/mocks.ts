@@ -30,7 +30,7 @@ pulumi.runtime.setMocks(
             const stdout = MOCK_STDOUT.find(([re]) => re.test(args.name));
             if (stdout) state.stdout = JSON.stringify(stdout[1]);
             if (args.name.endsWith("-host-key")) state.fingerprint = `SHA256:${"k".repeat(43)}`;
-            if (args.name === "sentinel-agreement") {
+            if (args.name.endsWith("sentinel-agreement")) {
                 state.master = { name: "redis-1", host: "10.0.10.7", port: 6379 };
                 state.replicas = ["redis-2", "redis-3"];
             }

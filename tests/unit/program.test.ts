@@ -57,7 +57,8 @@ describe("program (mocks)", function () {
         assert.deepStrictEqual(
             names,
             [
-                dynamic("sentinel-agreement"),
+                "redis-ha:index:Cluster::redis-ha",
+                dynamic("redis-ha-sentinel-agreement"),
                 ...NODES.flatMap((n) => [
                     dynamic(`${n}-host-key`),
                     dynamic(`${n}-facts`),
@@ -69,7 +70,7 @@ describe("program (mocks)", function () {
                     `redis-ha:index:RedisNode::${n}`,
                     `redis-ha:index:SentinelNode::${n}`,
                 ]),
-                dynamic("runtime"),
+                dynamic("redis-ha-runtime"),
             ].sort(),
         );
     });
@@ -142,7 +143,7 @@ describe("program (mocks)", function () {
             redis: `admin ${PASSWORDS.adminPassword}\nreplication ${PASSWORDS.replicationPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\napp ${PASSWORDS.appPassword}\ndiscovery ${PASSWORDS.sentinelPassword}\n`,
             sentinel: `admin ${PASSWORDS.adminPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\ndiscovery ${PASSWORDS.sentinelPassword}\n`,
         };
-        for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource" && !["sentinel-agreement", "runtime"].includes(x.name))) {
+        for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource" && !["redis-ha-sentinel-agreement", "redis-ha-runtime"].includes(x.name))) {
             assert.ok(isSecret(r.inputs.connection), `${r.name}: the connection (with the SSH key) is not secret`);
             const kind = r.name.split("-").pop()!;
             if (expected[kind]) {
@@ -154,13 +155,13 @@ describe("program (mocks)", function () {
             const visible = JSON.stringify([r.inputs.create, r.inputs.update, r.inputs.delete, r.inputs.environment, r.inputs.triggers]);
             for (const p of Object.values(PASSWORDS)) assert.ok(!visible.includes(p), `${r.name}: a password is outside stdin`);
         }
-        const agreement = named("sentinel-agreement").inputs;
+        const agreement = named("redis-ha-sentinel-agreement").inputs;
         assert.ok(isSecret(agreement.adminPassword));
         assert.strictEqual(agreement.sentinelPassword, undefined);
     });
 
     it("re-checks the agreement whenever a node command runs again", () => {
-        const a = named("sentinel-agreement").inputs;
+        const a = named("redis-ha-sentinel-agreement").inputs;
         assert.deepStrictEqual(a.revisions, [...NODES.map((n) => `${n}-redis-run`), ...NODES.map((n) => `${n}-sentinel-run`)]);
         assert.deepStrictEqual(a.sentinels.map((s: { host: string }) => s.host), ["10.0.10.7", "10.0.10.8", "10.0.10.9"]);
     });

@@ -1,0 +1,46 @@
+// RedisHaCluster as a library component, under Pulumi mocks: its args are checked with the
+// config schema's messages (secrets that are Outputs once known), its children sit under it,
+// and no stand-in for a secret not known yet ever reaches a resource.
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { type ClusterArgs, RedisHaCluster } from "../../components/cluster";
+import { ConfigError } from "../../components/config";
+import { KEY, PASSWORDS } from "./fixtures";
+import { outputOf, plain, recorded } from "./mocks";
+
+const nodes = ["1", "2", "3"].map((i) => ({ name: `lib-${i}`, host: `192.0.2.${i}`, privateIp: `10.0.30.${i}` }));
+const args = (extra: Partial<ClusterArgs> = {}): ClusterArgs => ({ nodes, sshPrivateKey: KEY, redis: { maxmemory: "1gb" }, ...PASSWORDS, ...extra });
+
+describe("RedisHaCluster (mocks)", () => {
+    it("refuses bad args at once, naming each key as the config does", () => {
+        assert.throws(
+            () => new RedisHaCluster("bad", args({ redis: { maxmemory: "lots" }, sentinel: { port: 6379 } })),
+            (e: ConfigError) => {
+                assert.ok(e instanceof ConfigError);
+                assert.ok(e.problems.some((p) => /^redis-ha:redis\.maxmemory must be a size/.test(p)), e.message);
+                assert.ok(e.problems.some((p) => /^redis-ha:sentinel\.port /.test(p)), e.message);
+                return true;
+            },
+        );
+    });
+
+    it("checks secrets that are Outputs once they are known", async () => {
+        const cluster = new RedisHaCluster("late", args({ appPassword: pulumi.output("short") }));
+        // The Output's own promise (internal to @pulumi/pulumi): apply() never runs on a failure.
+        const settled = (cluster.ioredis as unknown as { promise(): Promise<unknown> }).promise();
+        await assert.rejects(settled, /redis-ha:appPassword is too short/);
+    });
+
+    it("puts every resource under the cluster, and never a stand-in for a secret", async () => {
+        const from = recorded.length;
+        const cluster = new RedisHaCluster("lib", args({ adminPassword: pulumi.secret(PASSWORDS.adminPassword) }));
+        const client = await outputOf(cluster.ioredis);
+        await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes["lib-1"].kernel]));
+        assert.strictEqual(client.password, PASSWORDS.appPassword);
+        const mine = recorded.slice(from);
+        assert.ok(mine.some((r) => r.name === "lib-sentinel-agreement") && mine.some((r) => r.name === "lib-1-host-key"));
+        const all = JSON.stringify(mine.map((r) => plain(r.inputs)));
+        assert.ok(!all.includes("stand-in"), "a stand-in for a secret reached a resource");
+        assert.ok(all.includes(PASSWORDS.adminPassword), "the admin password from an Output did not reach the resources");
+    });
+});
