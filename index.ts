@@ -20,9 +20,9 @@ const cfg = loadConfig();
 const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (fullKey: string) => boolean }).isConfigSecret;
 for (const warning of configWarnings(cfg, isConfigSecret ?? (() => true))) pulumi.log.warn(warning);
 // One cluster, from the stack's config; its outputs are the stack's.
+// The SSH key and the passwords stay Pulumi secrets from here on.
 const cluster = new RedisHaCluster("redis-ha", {
     ...cfg,
-    sshPrivateKey: pulumi.secret(cfg.sshPrivateKey),
     ...Object.fromEntries(SECRET_KEYS.filter((k) => cfg[k] !== undefined).map((k) => [k, pulumi.secret(cfg[k]!)])),
 } as ClusterArgs);
 

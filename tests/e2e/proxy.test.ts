@@ -91,18 +91,30 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
             return now !== old && (await runIdOf(app(writeVip))) === (await runIdOf(admin(now.ip)));
         }, 60);
         figures.push(`write VIP on the new master ${took.toFixed(1)} s after redis-server stopped on ${old.name}`);
-        const newRunId = await runIdOf(admin(now.ip));
-        // The old master boots as master until Sentinel demotes it: the VIP must not pick it.
+        // The old master boots as master until Sentinel demotes it: the VIP must not pick it. A
+        // connection may reach only a node that a majority of sentinels names as master, asked
+        // just before or just after it (a busy machine may see a second, real failover).
+        const named = new Set<string>();
+        const nameMaster = async () => {
+            const m = await sentinelMaster();
+            const id = m && (await runIdOf(admin(m.ip)));
+            if (id) named.add(id);
+        };
+        await nameMaster();
         onHost(old.name, "systemctl start redis-server");
         const seen = new Map<string, number>();
+        const wrong: string[] = [];
         const until = Date.now() + 20_000;
         while (Date.now() < until) {
+            await nameMaster();
             const id = (await runIdOf(app(writeVip))) ?? "no answer";
+            await nameMaster();
             seen.set(id, (seen.get(id) ?? 0) + 1);
+            if (id !== "no answer" && !named.has(id)) wrong.push(id);
             await new Promise((r) => setTimeout(r, 50));
         }
-        const others = [...seen].filter(([id]) => id !== newRunId && id !== "no answer");
-        assert.deepStrictEqual(others, [], `write-VIP connections reached another node: ${JSON.stringify([...seen])}`);
+        if (named.size > 1) figures.push(`(a second failover during the 20 s: the sentinels named ${named.size} masters)`);
+        assert.deepStrictEqual(wrong, [], `write-VIP connections reached a node the sentinels did not name: ${JSON.stringify([...seen])}`);
         await waitFor(`${old.name} rejoining as a replica`, async () => (await roleOf(admin(old.ip))) === "slave", 60);
     });
 
