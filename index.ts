@@ -1,7 +1,7 @@
 // redis-ha: turns the servers listed in the stack config into a highly available Redis
 // (master, replicas, Sentinel on every node), over SSH.
 import * as pulumi from "@pulumi/pulumi";
-import { type ClusterArgs, ConfigError, configWarnings, parseAllConfig, RedisHaCluster, ResolvedConfig, SECRET_KEYS } from "./components";
+import { ConfigError, configWarnings, parseAllConfig, RedisHaCluster, ResolvedConfig } from "./components";
 
 // Validate everything before any resource exists: a bad key fails the preview, not a server.
 function loadConfig(): ResolvedConfig {
@@ -19,12 +19,9 @@ const cfg = loadConfig();
 // present at runtime, absent from its types; without it no clear-text warning is given.)
 const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (fullKey: string) => boolean }).isConfigSecret;
 for (const warning of configWarnings(cfg, isConfigSecret ?? (() => true))) pulumi.log.warn(warning);
-// One cluster, from the stack's config; its outputs are the stack's.
-// The SSH key and the passwords stay Pulumi secrets from here on.
-const cluster = new RedisHaCluster("redis-ha", {
-    ...cfg,
-    ...Object.fromEntries(SECRET_KEYS.filter((k) => cfg[k] !== undefined).map((k) => [k, pulumi.secret(cfg[k]!)])),
-} as ClusterArgs);
+// One cluster, from the stack's config (checked above, so the component's own check passes at
+// once); its outputs are the stack's. The component makes the SSH key and passwords secrets.
+const cluster = new RedisHaCluster("redis-ha", cfg);
 
 export const masterName = cluster.masterName;
 export const sentinels = cluster.sentinels;

@@ -4,13 +4,10 @@
 // once their values are known (a failed check then fails the update, before any server runs).
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { parseStackConfig, PASSWORD_KEYS, PROXY_PASSWORD_KEYS, type ResolvedConfig, type stackConfigSchema } from "./config";
+import { parseStackConfig, PROXY_PASSWORD_KEYS, type ResolvedConfig, SECRET_KEYS, type SecretKey, type stackConfigSchema } from "./config";
 import type { ClusterSecrets } from "./redis-node";
 
 type SchemaInput = z.input<typeof stackConfigSchema>;
-/** The config keys that hold secrets. */
-export const SECRET_KEYS = ["sshPrivateKey", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS] as const;
-type SecretKey = (typeof SECRET_KEYS)[number];
 
 export type ClusterArgs = Omit<SchemaInput, SecretKey> & {
     [K in Exclude<SecretKey, (typeof PROXY_PASSWORD_KEYS)[number]>]: pulumi.Input<string>;

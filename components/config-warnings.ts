@@ -1,5 +1,5 @@
 // Legal but risky settings: warnings at preview (index.ts logs them with pulumi.log.warn).
-import { CONFIG_NAMESPACE, majority, PASSWORD_KEYS, PROXY_PASSWORD_KEYS, type ResolvedConfig } from "./config";
+import { CONFIG_NAMESPACE, majority, type ResolvedConfig, SECRET_KEYS } from "./config";
 
 /**
  * Legal but risky settings, one message each naming the key (for pulumi.log.warn). `isSecret`
@@ -30,7 +30,7 @@ export function configWarnings(cfg: ResolvedConfig, isSecret: (fullKey: string) 
             `is ${cfg.sentinel.downAfterMilliseconds}, under a second: a busy host or a short network hiccup will trigger failovers that were not needed; use 1000 or more (Sentinel's default: 30000)`,
         );
     }
-    for (const key of ["sshPrivateKey", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS] as const) {
+    for (const key of SECRET_KEYS) {
         if (cfg[key] !== undefined && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {
             warn(key, `is stored in the stack file in clear text; encrypt it: pulumi config set --secret ${CONFIG_NAMESPACE}:${key} ... (then rotate it: it has been readable)`);
         }

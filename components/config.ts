@@ -234,6 +234,12 @@ export type PasswordKey = (typeof PASSWORD_KEYS)[number];
 /** Secret keys needed only with a proxy. */
 export const PROXY_PASSWORD_KEYS = ["healthCheckPassword", "statsPassword"] as const;
 export type ProxyPasswordKey = (typeof PROXY_PASSWORD_KEYS)[number];
+/** Every key that holds a secret: the SSH key and the passwords. */
+export const SECRET_KEYS = ["sshPrivateKey", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+/** Sentinel's own channels: the sentinels believe anything announced on `__sentinel__:hello`. */
+export const SENTINEL_CHANNEL_PREFIX = "__sentinel__:";
 
 export const stackConfigSchema = z
     .strictObject({
@@ -328,7 +334,7 @@ export const stackConfigSchema = z
             portClash(["sentinel", "port"], cfg.sentinel.port, "redis.port", "Redis and Sentinel both listen on every node's private address");
         }
         cfg.redis.appChannels.forEach((pattern, i) => {
-            if (pattern !== "*" && globCanMatchPrefix(pattern, "__sentinel__:")) {
+            if (pattern !== "*" && globCanMatchPrefix(pattern, SENTINEL_CHANNEL_PREFIX)) {
                 problem(
                     ["redis", "appChannels", i],
                     `is ${pattern}, which can match Sentinel's own channels (__sentinel__:*): the sentinels trust what is published there, so an application could announce a fake master; use a prefix of your own, such as app:* ("*" alone already leaves Sentinel's channels out)`,
@@ -443,7 +449,7 @@ export function parseStackConfig(raw: Record<string, unknown>): ResolvedConfig {
     return config;
 }
 
-const STRING_KEYS = new Set<string>(["sshPrivateKey", "initialMaster", "runtime", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS]);
+const STRING_KEYS = new Set<string>(["initialMaster", "runtime", ...SECRET_KEYS]);
 const KNOWN_KEYS = Object.keys(stackConfigSchema.shape);
 
 /**

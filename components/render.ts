@@ -1,9 +1,6 @@
 // Pure functions that turn the validated config into what the server scripts take: Redis
 // settings, ACL rules and environment variables. No secrets here: those travel on stdin.
-import type { NodeConfig, ResolvedConfig } from "./config";
-
-/** Sentinel's control channels: sentinels believe anything announced on `__sentinel__:hello`. */
-export const SENTINEL_CHANNEL_PREFIX = "__sentinel__:";
+import { type NodeConfig, type ResolvedConfig, SENTINEL_CHANNEL_PREFIX } from "./config";
 
 /**
  * Redis ACL channel rules matching every channel that does not start with `prefix`: the
@@ -55,7 +52,7 @@ export const HEALTHCHECK_RULES = "+ping +role";
  */
 export const SENTINEL_ACL_RULES: Record<string, string> = {
     admin: "allchannels +@all",
-    sentinel: "resetchannels &__sentinel__:hello +ping +publish +client|setname +sentinel|is-master-down-by-addr",
+    sentinel: `resetchannels &${SENTINEL_CHANNEL_PREFIX}hello +ping +publish +client|setname +sentinel|is-master-down-by-addr`,
     discovery:
         "allchannels +ping +hello +client|setname +client|getname +role +info +subscribe +psubscribe +unsubscribe +punsubscribe " +
         "+sentinel|get-master-addr-by-name +sentinel|master +sentinel|masters +sentinel|replicas +sentinel|slaves +sentinel|sentinels +sentinel|myid",
