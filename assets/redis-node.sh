@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Configures redis-server on one node. Runs after lib/common.sh (prepended).
 #
-# First run: writes /etc/redis/redis.conf from scratch (Debian's original is kept aside) with
-# `replicaof` decided now: the master the running sentinels name, or else the initial master.
+# First run (STEP=create, or no marker yet): writes /etc/redis/redis.conf from scratch (Debian's
+# original is kept aside). When a majority of the sentinels name a master, it becomes a replica
+# of it; otherwise (a new cluster, or one re-created after `pulumi destroy`) it starts on its own
+# with whatever data it holds, and reports that data (assets/data-survey.sh, read before the
+# restart): the master election (components/master-election.ts) then picks the node with the
+# newest data and makes the others its replicas. A create also ignores a marker left by a
+# deployment whose removal never ran (the server was down then): Pulumi knows of no Redis here.
 # From then on Redis owns that file (it rewrites it on failover), and this script never
 # rewrites it again: later runs apply the managed settings at runtime (CONFIG SET, then
 # CONFIG REWRITE) and reload the ACL file (ACL LOAD), without a restart.
 #
 # stdin: "name password" lines for admin, replication, sentinel, app (and healthcheck with a
 #   proxy): the Redis ACL users; discovery: Sentinel's user for clients, to ask who is master.
-# Environment: REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
+# Variables set in the script: STEP (create or update), DATA_SURVEY (assets/data-survey.sh).
+# Environment: REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
 #   REDIS_SETTINGS ("key value" lines, applied at runtime), ACL_RULES ("user rules" lines),
 #   RUNTIME (packages: Debian's unit; docker: the container Pulumi creates after this first run).
 # Prints one JSON line: what it did and the node's role.
@@ -22,6 +28,7 @@ state=/var/lib/redis-ha
 restarted=false
 initialized=false
 applied=0
+survey=null
 
 rcli() { REDISCLI_AUTH=$(secret admin) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
@@ -56,9 +63,9 @@ initialize() {
     local master
     save_original "$conf"
     master=$(discover_master "$MASTER_NAME" "$SENTINEL_PEERS" "$NODE_IPS")
-    if [ -z "$master" ] && [ "$INITIAL_MASTER_IP" != "$SELF_IP" ]; then
-        master="$INITIAL_MASTER_IP $REDIS_PORT"
-        info "no sentinel answers yet: replicating from the initial master $master"
+    if [ -z "$master" ]; then
+        survey=$(printf '%s' "$DATA_SURVEY" | bash)
+        info "no sentinel majority answers: starting on our own data ($survey); the master election decides"
     fi
     [ "${master%% *}" != "$SELF_IP" ] || master=""
     render_conf "$master" | install_if_changed "$conf" >/dev/null
@@ -96,15 +103,15 @@ main() {
     command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
     read_secrets
     acl_state=$(render_acl | install_if_changed "$acl")
-    if [ -f "$state/redis.initialized" ]; then
+    if [ "$STEP" = update ] && [ -f "$state/redis.initialized" ]; then
         apply_runtime "$acl_state"
     else
         initialize
     fi
     role=$(rcli ROLE 2>/dev/null | head -1) || true
     version=$(rcli INFO server 2>/dev/null | sed -n 's/^redis_version:\([^\r]*\).*/\1/p') || true
-    printf '{"initialized":%s,"restarted":%s,"settingsApplied":%d,"role":"%s","version":"%s"}\n' \
-        "$initialized" "$restarted" "$applied" "${role:-not started yet}" "$version"
+    printf '{"initialized":%s,"restarted":%s,"settingsApplied":%d,"role":"%s","version":"%s","survey":%s}\n' \
+        "$initialized" "$restarted" "$applied" "${role:-not started yet}" "$version" "$survey"
 }
 
 main "$@"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Configures redis-sentinel on one node. Runs after lib/common.sh (prepended).
 #
-# First run: writes /etc/redis/sentinel.conf, monitoring the master the running sentinels
-# name, or else the initial master, with Sentinel's own ACL users (its `default` user off).
+# First run (STEP=create, or no marker yet): writes /etc/redis/sentinel.conf, monitoring the
+# master a majority of the running sentinels name, or else the master the Redis nodes follow
+# (the master election made them a group before any sentinel starts), with Sentinel's own ACL
+# users (its `default` user off). A create ignores a marker left by a deployment whose removal
+# never ran: the sentinel there may remember a master with stale data.
 # From then on Sentinel owns that file (it records the master, replicas and other sentinels
 # there), and this script never rewrites it: later runs apply users (ACL SETUSER), the
 # sentinels' own login to each other (SENTINEL CONFIG SET), timings, quorum and auth (SENTINEL
@@ -12,7 +15,8 @@
 # stdin: "name password" lines: admin (Sentinel's administrator: the deployer), sentinel (the
 #   Redis ACL user Sentinel logs in as, and the sentinels' user among themselves), discovery
 #   (clients asking where the master is).
-# Environment: SENTINEL_PORT, REDIS_PORT, SELF_IP, INITIAL_MASTER_IP, NODE_IPS, SENTINEL_PEERS,
+# Variables set in the script: STEP (create or update).
+# Environment: SENTINEL_PORT, REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS,
 #   MASTER_NAME, SENTINEL_SETTINGS ("key value" lines as SENTINEL SET takes them: quorum,
 #   down-after-milliseconds, …), SENTINEL_ACL_RULES ("user rules" lines),
 #   SENTINEL_DEFAULT_USER ("off", or "discovery": on,
@@ -84,11 +88,32 @@ render_conf() { # render_conf <master ip> <master port>
     done <<<"$SENTINEL_SETTINGS"
 }
 
+# The node the other Redis nodes replicate from, as "ip port", asking each node's ROLE as admin;
+# fails when they do not form one group. Usage: master_by_roles
+master_by_roles() {
+    local ip role masters=() followed=()
+    for ip in $NODE_IPS; do
+        role=$(REDISCLI_AUTH=$(secret admin) timeout 3 redis-cli --no-auth-warning --user admin -h "$ip" -p "$REDIS_PORT" ROLE 2>/dev/null | head -2 | tr '\n' ' ') || continue
+        case $role in
+        "master "*) masters+=("$ip") ;;
+        "slave "*) followed+=("$(cut -d' ' -f2 <<<"$role")") ;;
+        esac
+    done
+    if [ ${#followed[@]} -gt 0 ]; then
+        [ "$(printf '%s\n' "${followed[@]}" | sort -u | wc -l)" -eq 1 ] || fatal "the Redis nodes follow different masters (${followed[*]}): run pulumi up again once the master election has run"
+        echo "${followed[0]} $REDIS_PORT"
+    elif [ ${#masters[@]} -eq 1 ]; then
+        echo "${masters[0]} $REDIS_PORT"
+    else
+        fatal "no sentinel majority answers and the Redis nodes do not form one group (masters: ${masters[*]:-none}): run pulumi up again"
+    fi
+}
+
 initialize() {
     local master
     save_original "$conf"
     master=$(discover_master "$MASTER_NAME" "$SENTINEL_PEERS" "$NODE_IPS")
-    [ -n "$master" ] || master="$INITIAL_MASTER_IP $REDIS_PORT"
+    [ -n "$master" ] || master=$(master_by_roles)
     info "monitoring $MASTER_NAME at $master"
     # shellcheck disable=SC2086 # "ip port" splits into two arguments on purpose
     render_conf $master | install_if_changed "$conf" >/dev/null
@@ -159,7 +184,7 @@ main() {
     require_root
     command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
     read_secrets
-    if [ -f "$state/sentinel.initialized" ]; then apply_runtime; else initialize; fi
+    if [ "$STEP" = update ] && [ -f "$state/sentinel.initialized" ]; then apply_runtime; else initialize; fi
     printf '{"initialized":%s,"restarted":%s,"migrated":%s,"master":"%s"}\n' "$initialized" "$restarted" "$migrated" \
         "$(scli SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ' | sed 's/ $//; s/ /:/')"
 }

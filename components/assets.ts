@@ -19,17 +19,20 @@ export function readAsset(name: string): string {
 
 /**
  * assets/<name> as one self-contained script to send: a line naming it, assets/lib/common.sh,
- * then each of `files` (not secret: e.g. a config file the script installs) as a shell variable
- * of that name, then the script itself. Files travel inside the script rather than in its
+ * then each of `variables` (short values, e.g. which step runs), then each of `files` (not
+ * secret: e.g. a config file the script installs) as a shell variable of that name, then the
+ * script itself. Files travel inside the script rather than in its
  * environment, so that a preview shows a change of one as the script's digest changing.
  */
-export function script(name: string, files: Record<string, string> = {}): string {
+export function script(name: string, files: Record<string, string> = {}, variables: Record<string, string> = {}): string {
+    const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+    const set = Object.entries(variables).map(([variable, value]) => `${variable}=${quote(value)}\n`);
     const embedded = Object.entries(files).map(([variable, text]) => {
         const body = text.endsWith("\n") ? text : `${text}\n`;
         if (body.split("\n").includes(END_OF_FILE)) throw new Error(`${variable} holds the line ${END_OF_FILE}, which ends embedded files`);
         return `IFS= read -r -d '' ${variable} <<'${END_OF_FILE}' || true\n${body}${END_OF_FILE}\n`;
     });
-    return `${HEADER}${name}\n${readAsset("lib/common.sh")}\n${embedded.join("")}${readAsset(name)}`;
+    return `${HEADER}${name}\n${readAsset("lib/common.sh")}\n${set.join("")}${embedded.join("")}${readAsset(name)}`;
 }
 
 /** How a preview shows a script: the asset it comes from and the digest of its whole text. */

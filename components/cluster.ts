@@ -1,6 +1,9 @@
-// RedisHaCluster: the whole deployment as one component. Per node: its SSH host key pinned,
-// host preparation, then Redis; then Sentinel on every node; then the agreement waiter; then the
-// VIP proxy. The runtime (packages or docker) decides how Redis and Sentinel run. Its outputs
+// RedisHaCluster: the whole deployment as one component. First every node must answer on its
+// SSH port (reachability.ts) and the settings that cannot change in place must not have
+// (settings-guard.ts). Per node: its SSH host key pinned, host preparation, then Redis; then the
+// master election (with no sentinel majority, the node with the newest data); then Sentinel on
+// every node; then the membership (leavers handed over, stopped and forgotten); then the
+// agreement waiter; then the VIP proxy. Nodes marked down are left as they were (frozen.ts). The runtime (packages or docker) decides how Redis and Sentinel run. Its outputs
 // are what applications plug into their Redis clients (index.ts exports them for the stack).
 import * as pulumi from "@pulumi/pulumi";
 import { type ClusterArgs, resolveClusterArgs } from "./cluster-args";
@@ -14,7 +17,13 @@ import { type HostFacts, type KernelReport, ServerPrep } from "./server-prep";
 import { VipProxy } from "./vip-proxy";
 import { DockerRuntime } from "./docker-runtime";
 import { packagesRuntime, Runtime } from "./runtime";
-import { RuntimeGuard } from "./runtime-guard";
+import { guardedSettings, SettingsGuard } from "./settings-guard";
+import { script } from "./assets";
+import type { NodeConfig } from "./config";
+import { frozenIf } from "./frozen";
+import { MasterElection } from "./master-election";
+import { Membership } from "./membership";
+import { unreachableMessage, unreachableNodes } from "./reachability";
 
 export type { ClusterArgs } from "./cluster-args";
 
@@ -85,42 +94,99 @@ export class RedisHaCluster extends pulumi.ComponentResource {
 function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource) {
     const { cfg, sshPrivateKey, secrets } = resolveClusterArgs(args);
     const child = (old?: string): pulumi.CustomResourceOptions => ({ parent, aliases: [{ ...(old ? { name: old } : {}), parent: pulumi.rootStackResource }] });
+    // Per node: its child options, frozen when it is marked down (see frozen.ts).
+    const nodeChild = (node: NodeConfig, more: pulumi.CustomResourceOptions) => ({ ...child(), ...more, ...frozenIf(node.down) });
     const runtime: Runtime = cfg.runtime === "docker" ? new DockerRuntime(cfg) : packagesRuntime;
-    // Refuses a changed runtime at preview; everything on the servers waits for it.
-    const guard = new RuntimeGuard(`${name}-runtime`, runtime.name, child("runtime"));
+    const live = cfg.nodes.filter((n) => !n.down);
+
+    // A node that does not answer fails the run here, named, before any server is touched.
+    const probeSeconds = Math.min(cfg.sshTimeoutSeconds, 10);
+    const reachable = pulumi.output(
+        unreachableNodes(live, probeSeconds).then((dead) => {
+            if (dead.length > 0) throw new pulumi.RunError(unreachableMessage(dead, (n) => cfg.nodes.findIndex((x) => x.name === n), probeSeconds));
+        }),
+    );
+    // Refuses at preview what cannot change in place; everything on the servers waits for it.
+    const guard = new SettingsGuard(`${name}-runtime`, guardedSettings(cfg, runtime.name), reachable, child("runtime"));
     const preps = new Map<string, ServerPrep>();
     // Each node's SSH host key is pinned first; every command then refuses another key.
-    const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, { ...child(), dependsOn: [guard] })]));
+    const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, nodeChild(n, { dependsOn: [guard] }))]));
     const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
     const redis = cfg.nodes.map((node) => {
         const connection = connections.get(node.name)!;
-        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, { ...child(), dependsOn: [ssh.get(node.name)!.hostKey] });
+        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, nodeChild(node, { dependsOn: [ssh.get(node.name)!.hostKey] }));
         preps.set(node.name, prep);
-        return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, { ...child(), dependsOn: prep.done });
+        return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, nodeChild(node, { dependsOn: prep.done }));
     });
-    // Sentinels start once every Redis is configured, so they find the group as it should be.
+    const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
+    const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
+    const isLive = (e: NodeEndpoint) => live.some((n) => n.name === e.name);
+
+    // With no sentinel majority (a new or re-created cluster), the master is the node with the
+    // newest data; the others become its replicas before any sentinel starts.
+    const election = new MasterElection(
+        `${name}-master-election`,
+        {
+            masterName: cfg.sentinel.masterName,
+            sentinels: sentinelEndpoints.map(({ host, port }) => ({ host, port })),
+            nodes: cfg.nodes.flatMap((n, i) =>
+                n.down ? [] : [pulumi.all([redis[i].command.runId, redis[i].command.stdout]).apply(([runId, stdout]) => ({ ...redisEndpoints[i], runId, stdout }))],
+            ),
+            initialMaster: cfg.initialMaster,
+            recoverFrom: cfg.recoverFrom,
+            adminPassword: secrets.admin,
+        },
+        { ...child(), dependsOn: redis.map((r) => r.ready) },
+    );
+    // Sentinels start once the Redis nodes form one group, so they find it as it should be.
     const sentinels = cfg.nodes.map(
         (node) =>
             new SentinelNode(
                 node.name,
                 { cfg, node, connection: connections.get(node.name)!, secrets, runtime },
-                { ...child(), dependsOn: redis.map((r) => r.ready) },
+                nodeChild(node, { dependsOn: [election] }),
             ),
     );
 
-    const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
-    const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
+    // Nodes that left are stopped and forgotten before the group is checked.
+    const membership = new Membership(
+        `${name}-membership`,
+        {
+            masterName: cfg.sentinel.masterName,
+            members: cfg.nodes.map((n) =>
+                pulumi.output(ssh.get(n.name)!.hostKey.fingerprint).apply((hostKey) => ({
+                    name: n.name,
+                    ip: n.privateIp,
+                    redisPort: cfg.redis.port,
+                    sentinelPort: cfg.sentinel.port,
+                    down: n.down,
+                    ssh: { host: n.host, port: n.sshPort, user: n.sshUser, hostKey },
+                })),
+            ),
+            adminPassword: secrets.admin,
+            sshPrivateKey,
+            retireScript: script("node-retire.sh"),
+            runtime: runtime.name,
+            timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
+        },
+        { ...child(), dependsOn: sentinels.map((s) => s.ready) },
+    );
+
+    const down = cfg.nodes.filter((n) => n.down).map((n) => n.name);
     const agreement = new SentinelAgreement(
         `${name}-sentinel-agreement`,
         {
             masterName: cfg.sentinel.masterName,
-            sentinels: sentinelEndpoints,
-            redis: redisEndpoints,
+            sentinels: sentinelEndpoints.filter(isLive),
+            redis: redisEndpoints.filter(isLive),
+            ...(down.length > 0
+                ? { down: { sentinels: sentinelEndpoints.filter((e) => !isLive(e)), redis: redisEndpoints.filter((e) => !isLive(e)) } }
+                : {}),
             adminPassword: secrets.admin,
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
             revisions: [...redis, ...sentinels].map((n) => n.command.runId),
         },
-        { ...child("sentinel-agreement"), dependsOn: sentinels.map((s) => s.ready) },
+        { ...child("sentinel-agreement"), dependsOn: [membership] },
     );
 
     // The proxy starts once the group agrees: its checks need the sentinels and the healthcheck user.
@@ -137,6 +203,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                       appPassword: secrets.app,
                       sentinelPassword: secrets.sentinel,
                       statsPassword: secrets.stats!,
+                      down,
                   },
                   { ...child("vip-proxy"), dependsOn: [agreement] },
               );

@@ -68,6 +68,12 @@ export const nodeSchema = z.strictObject({
     /** Sentinel promotes the replica with the lowest priority; 0 = never promote. Default: 100. */
     replicaPriority: count(0, 1000).default(100),
     /**
+     * The server is down (for a while, or for good until it is replaced): every step skips it, its
+     * resources keep their last state, and the agreement does not expect it. It stays a member (its
+     * sentinel counts for the quorum). Default: false. See README "Day 2".
+     */
+    down: z.boolean({ error: "must be true or false" }).default(false),
+    /**
      * The server's SSH host key, to pin: its fingerprint (`SHA256:…`, from `ssh-keygen -lf`) or its
      * public key / known_hosts line (`ssh-ed25519 AAAA…`). Resolved to the fingerprint.
      */
@@ -247,6 +253,11 @@ export const stackConfigSchema = z
         nodes: z.array(nodeSchema).min(1, { error: "must list at least one server" }),
         /** Node that is master when the cluster is first created. Default: the first node. Later, Sentinel decides. */
         initialMaster: nodeName.optional(),
+        /**
+         * When the cluster is (re)created and no sentinel answers, the node whose data to keep when the
+         * nodes' data cannot tell which is newest (see README "Day 2"). Others resync from it.
+         */
+        recoverFrom: nodeName.optional(),
         /** Set to true to run with fewer than 3 sentinels (no automatic failover you can trust). */
         allowFewerThanThreeSentinels: z.boolean().default(false),
         /** Private key (OpenSSH or PEM) for every node's SSH user. Secret. */
@@ -311,6 +322,16 @@ export const stackConfigSchema = z
         const names = cfg.nodes.map((x) => x.name);
         if (cfg.initialMaster !== undefined && !names.includes(cfg.initialMaster)) {
             problem(["initialMaster"], `names no node (nodes: ${names.join(", ")}); set it to one of them`);
+        }
+        if (cfg.recoverFrom !== undefined && !names.includes(cfg.recoverFrom)) {
+            problem(["recoverFrom"], `names no node (nodes: ${names.join(", ")}); set it to the node whose data to keep, or remove it`);
+        }
+        const down = cfg.nodes.filter((x) => x.down).map((x) => x.name);
+        if (n > 1 && n - down.length < majority(n)) {
+            problem(
+                ["nodes"],
+                `marks ${down.join(", ")} down, leaving ${n - down.length} of ${n} sentinels: less than a majority (${majority(n)}), so no failover could happen and the group cannot be checked; bring servers back, or replace the dead ones (README "Day 2")`,
+            );
         }
         if (cfg.sentinel.quorum !== undefined && cfg.sentinel.quorum > n) {
             problem(["sentinel", "quorum"], `is ${cfg.sentinel.quorum} but there are only ${n} sentinels, so no failover could ever happen; use at most ${n} (a majority: ${majority(n)})`);
@@ -449,7 +470,7 @@ export function parseStackConfig(raw: Record<string, unknown>): ResolvedConfig {
     return config;
 }
 
-const STRING_KEYS = new Set<string>(["initialMaster", "runtime", ...SECRET_KEYS]);
+const STRING_KEYS = new Set<string>(["initialMaster", "recoverFrom", "runtime", ...SECRET_KEYS]);
 const KNOWN_KEYS = Object.keys(stackConfigSchema.shape);
 
 /**

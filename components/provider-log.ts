@@ -2,7 +2,7 @@
 // cmd/dynamic-provider) gets the engine's address as its first argument, but the SDK does not
 // connect its log there, so this talks to the engine's Log RPC itself; anywhere else (tests, the
 // drill), lines go to stderr. Self-contained: it is serialized into the providers that capture it.
-export function engineLog(prefix: string): (message: string) => void {
+export function engineLog(prefix: string, severity: "info" | "warning" = "info"): (message: string) => void {
     let engine: any;
     return (message: string) => {
         try {
@@ -15,11 +15,11 @@ export function engineLog(prefix: string): (message: string) => void {
             if (!engine) throw new Error("no engine");
             const pb = require("@pulumi/pulumi/proto/engine_pb.js");
             const req = new pb.LogRequest();
-            req.setSeverity(pb.LogSeverity.INFO);
+            req.setSeverity(severity === "warning" ? pb.LogSeverity.WARNING : pb.LogSeverity.INFO);
             req.setMessage(`${prefix}: ${message}`);
             engine.log(req, () => undefined);
         } catch {
-            process.stderr.write(`${prefix}: ${message}\n`);
+            process.stderr.write(`${severity === "warning" ? "warning: " : ""}${prefix}: ${message}\n`);
         }
     };
 }

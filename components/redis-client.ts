@@ -9,3 +9,14 @@ export function failFastClient(opts: RedisOptions): Redis {
     client.on("error", () => undefined);
     return client;
 }
+
+/** Runs fn on a fail-fast connection to host:port as the user `admin`, and closes it. Self-contained. */
+export async function asAdmin<T>(host: string, port: number, password: string, fn: (c: Redis) => Promise<T>): Promise<T> {
+    const c = failFastClient({ host, port, connectTimeout: 2000, commandTimeout: 5000, username: "admin", password });
+    try {
+        await c.connect();
+        return await fn(c);
+    } finally {
+        c.disconnect();
+    }
+}

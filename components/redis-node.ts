@@ -1,6 +1,7 @@
 // RedisNode: redis-server on one node. The first run writes redis.conf with the replication
-// decided then (from the sentinels if they run, else the initial master); later runs change
-// settings at runtime only, so a re-run never undoes a failover. See assets/redis-node.sh.
+// decided then (a replica of the master the sentinels name; with no sentinel majority, on its
+// own until the master election); later runs change settings at runtime only, so a re-run never
+// undoes a failover. See assets/redis-node.sh.
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
@@ -39,7 +40,9 @@ export class RedisNode extends pulumi.ComponentResource {
             `${name}-redis`,
             {
                 connection: args.connection,
-                create: script("redis-node.sh"),
+                // The data survey runs before a first start; a create ignores leftovers of an earlier deployment.
+                create: script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh") }, { STEP: "create" }),
+                update: script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh") }, { STEP: "update" }),
                 delete: script("redis-node-remove.sh"),
                 environment: { ...redisNodeEnv(cfg, node), ...args.runtime.scriptEnv },
                 stdin: secretLines({

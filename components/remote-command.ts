@@ -12,6 +12,7 @@
 // fails the step at once, saying how to accept a reinstalled server.
 import * as pulumi from "@pulumi/pulumi";
 import { scriptLabel } from "./assets";
+import { engineLog } from "./provider-log";
 import { type Connection, sshRun, type Target } from "./ssh";
 
 /** The SSH connection. The private key is a secret. */
@@ -88,6 +89,8 @@ interface Outputs extends Inputs {
 // that runs nothing (see planChange), and that update also stores the new provider code, which
 // later delete steps use. Bumping this would run every script on every node again.
 const PROVIDER_VERSION = "1";
+/** How long a delete step tries to reach a server before it drops the resource (see delete). */
+const DELETE_DIAL_SECONDS = 10;
 
 /**
  * What a change of inputs asks of a RemoteCommand. Self-contained: serialized into the provider.
@@ -155,9 +158,20 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<Inputs, Outp
     },
 
     // The old state's host key is checked here too; a state from before host keys has none.
+    // A server that does not answer (dead, or being replaced) must not block the removal of its
+    // resources for ever: after a bounded try the resource is dropped, with a warning.
     async delete(_id: string, props: Outputs) {
         if (!props.delete) return;
-        await sshRun(targetOf(props), props.delete, props.environment, props.stdin);
+        const dialTimeoutSeconds = Math.min(props.connection.dialTimeoutSeconds ?? 60, DELETE_DIAL_SECONDS);
+        try {
+            await sshRun({ ...targetOf(props), dialTimeoutSeconds }, props.delete, props.environment, props.stdin);
+        } catch (e) {
+            if (!(e as { unreachable?: boolean }).unreachable) throw e;
+            engineLog("remote command", "warning")(
+                `${props.connection.host} did not answer SSH for ${dialTimeoutSeconds} s: dropped from the state without running its removal step ` +
+                    `(${(e as Error).message}). If that server comes back, it still runs what this step would have removed (README "Day 2").`,
+            );
+        }
     },
 };
 

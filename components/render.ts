@@ -114,11 +114,9 @@ export function sentinelPeers(cfg: ResolvedConfig): string {
 
 /** Environment shared by redis-node.sh and sentinel-node.sh for one node. */
 export function clusterEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string, string> {
-    const initial = cfg.nodes.find((n) => n.name === cfg.initialMaster)!;
     return {
         REDIS_PORT: String(cfg.redis.port),
         SELF_IP: node.privateIp,
-        INITIAL_MASTER_IP: initial.privateIp,
         NODE_IPS: cfg.nodes.map((n) => n.privateIp).join(" "),
         SENTINEL_PEERS: sentinelPeers(cfg),
         MASTER_NAME: cfg.sentinel.masterName,

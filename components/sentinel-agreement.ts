@@ -2,7 +2,8 @@
 // healthy, so that dependants only proceed then:
 //   - every sentinel answers and all name the same master, one of our nodes;
 //   - SENTINEL CKQUORUM passes on every sentinel;
-//   - every sentinel knows the expected numbers of other sentinels and of replicas;
+//   - every sentinel sees every other live sentinel and every live replica healthy, and knows
+//     none outside the config (nodes marked down may be known or not);
 //   - every replica reports master_link_status:up towards that master.
 // It logs what it is waiting for, fails after a timeout naming the sentinel or node that
 // disagrees and what it said, and outputs the agreed master. It runs at creation and whenever
@@ -16,8 +17,10 @@ import { type Look, waitingProvider, waitUntil } from "./waiter";
 export interface SentinelAgreementArgs {
     masterName: pulumi.Input<string>;
     sentinels: pulumi.Input<pulumi.Input<NodeEndpoint>[]>;
-    /** The Redis of every node; all but the master must be linked replicas. */
+    /** The Redis of every live node; all but the master must be linked replicas. */
     redis: pulumi.Input<pulumi.Input<NodeEndpoint>[]>;
+    /** Nodes marked down: their sentinel and Redis may be known (as down) or not. Omitted when none. */
+    down?: { sentinels: NodeEndpoint[]; redis: NodeEndpoint[] };
     /** Password of the user `admin` of Redis and of Sentinel: CKQUORUM, SENTINEL MASTER, INFO replication. */
     adminPassword: pulumi.Input<string>;
     /** Give up after this many seconds. */
@@ -30,6 +33,7 @@ export interface AgreementInputs {
     masterName: string;
     sentinels: NodeEndpoint[];
     redis: NodeEndpoint[];
+    down?: { sentinels: NodeEndpoint[]; redis: NodeEndpoint[] };
     adminPassword: string;
     timeoutSeconds: number;
     revisions: string[];
@@ -46,7 +50,13 @@ const PROVIDER_VERSION = "2";
 
 /** Waits until the group agrees; returns the master and the replicas. Self-contained: serialized into the provider. */
 export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement & { waitedSeconds: number }> {
-    const expected = inputs.sentinels.length - 1;
+    /** "ip:port" of an endpoint, or of an entry of SENTINEL SENTINELS / REPLICAS. */
+    const addr = (e: Endpoint | Record<string, string>) => `${"ip" in e ? e.ip : e.host}:${e.port}`;
+    const known = {
+        sentinels: new Set([...inputs.sentinels, ...(inputs.down?.sentinels ?? [])].map(addr)),
+        redis: new Set([...inputs.redis, ...(inputs.down?.redis ?? [])].map(addr)),
+    };
+    const healthy = (flags: string | undefined) => !/s_down|o_down|disconnected/.test(flags ?? "");
 
     const connect = (e: Endpoint, auth: { username?: string; password: string }) =>
         failFastClient({ host: e.host, port: e.port, connectTimeout: 2000, commandTimeout: 3000, ...auth });
@@ -63,20 +73,22 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement
             const c = connect(s, { username: "admin", password: inputs.adminPassword });
             try {
                 await c.connect();
-                const addr = (await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", inputs.masterName)) as string[] | null;
-                if (!addr) return { done: false, why: `sentinel ${s.name} (${s.host}:${s.port}) does not monitor ${inputs.masterName}` };
-                said.set(s.name, `${addr[0]}:${addr[1]}`);
+                const named = (await c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", inputs.masterName)) as string[] | null;
+                if (!named) return { done: false, why: `sentinel ${s.name} (${s.host}:${s.port}) does not monitor ${inputs.masterName}` };
+                said.set(s.name, `${named[0]}:${named[1]}`);
                 const ck = String(await c.call("SENTINEL", "CKQUORUM", inputs.masterName).catch((e: Error) => e.message));
                 if (!ck.startsWith("OK")) return { done: false, why: `sentinel ${s.name} fails CKQUORUM: ${ck}` };
-                const m = pairs((await c.call("SENTINEL", "MASTER", inputs.masterName)) as unknown[]);
-                if (Number(m["num-other-sentinels"]) !== expected) {
-                    return { done: false, why: `sentinel ${s.name} knows ${m["num-other-sentinels"]} other sentinels, expected ${expected}` };
-                }
+                const peers = ((await c.call("SENTINEL", "SENTINELS", inputs.masterName)) as unknown[][]).map(pairs);
                 const replicas = ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(pairs);
-                const healthy = replicas.filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? ""));
-                if (healthy.length !== inputs.redis.length - 1) {
-                    const seen = replicas.map((r) => `${r.ip}:${r.port} [${r.flags}]`).join(", ") || "none";
-                    return { done: false, why: `sentinel ${s.name} sees ${healthy.length} healthy replicas, expected ${inputs.redis.length - 1} (it knows: ${seen})` };
+                const stranger = [...peers.filter((p) => !known.sentinels.has(addr(p))), ...replicas.filter((r) => !known.redis.has(addr(r)))][0];
+                if (stranger) return { done: false, why: `sentinel ${s.name} knows ${addr(stranger)}, which is no node of the config (a SENTINEL RESET ${inputs.masterName} there forgets it)` };
+                const unseenPeer = inputs.sentinels.find((o) => o !== s && !peers.some((p) => addr(p) === addr(o) && healthy(p.flags)));
+                if (unseenPeer) return { done: false, why: `sentinel ${s.name} does not see sentinel ${unseenPeer.name} (${addr(unseenPeer)}) healthy yet` };
+                const master = `${named[0]}:${named[1]}`;
+                const unseen = inputs.redis.find((r) => addr(r) !== master && !replicas.some((x) => addr(x) === addr(r) && healthy(x.flags)));
+                if (unseen) {
+                    const seen = replicas.map((r) => `${addr(r)} [${r.flags}]`).join(", ") || "none";
+                    return { done: false, why: `sentinel ${s.name} does not see replica ${unseen.name} healthy yet (it knows: ${seen})` };
                 }
             } catch (e) {
                 return { done: false, why: `sentinel ${s.name} (${s.host}:${s.port}) does not answer: ${(e as Error).message}` };
@@ -119,7 +131,7 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement
 
 const provider = waitingProvider({
     id: (inputs: AgreementInputs) => `${inputs.masterName}-agreement`,
-    compared: ["masterName", "sentinels", "redis", "timeoutSeconds", "revisions", "providerVersion"],
+    compared: ["masterName", "sentinels", "redis", "down", "timeoutSeconds", "revisions", "providerVersion"],
     secrets: ["adminPassword"],
     wait: awaitAgreement,
 });

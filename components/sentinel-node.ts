@@ -29,7 +29,8 @@ export class SentinelNode extends pulumi.ComponentResource {
             `${name}-sentinel`,
             {
                 connection: args.connection,
-                create: script("sentinel-node.sh"),
+                create: script("sentinel-node.sh", {}, { STEP: "create" }),
+                update: script("sentinel-node.sh", {}, { STEP: "update" }),
                 delete: script("sentinel-node-remove.sh"),
                 environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv },
                 stdin: secretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel }),

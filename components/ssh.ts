@@ -125,7 +125,8 @@ export async function sshConnect(conn: Connection, expected?: string, refusal?: 
                 throw new Error(`SSH to ${where} refused our key: ${message}. Check sshUser and sshPrivateKey for this node.`);
             }
             if (Date.now() > deadline) {
-                throw new Error(`cannot reach ${where} over SSH (gave up after ${timeout} s): ${message}`);
+                // Marked, so that a step that may go on without the server can tell (see RemoteCommand's delete).
+                throw Object.assign(new Error(`cannot reach ${where} over SSH (gave up after ${timeout} s): ${message}`), { unreachable: true });
             }
             await new Promise((r) => setTimeout(r, 1000));
         }

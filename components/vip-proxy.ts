@@ -7,6 +7,7 @@ import { readAsset, script } from "./assets";
 import type { ResolvedConfig } from "./config";
 import type { Endpoint } from "./endpoint";
 import { proxyPort, renderHaproxyConfig, renderKeepalivedConfig } from "./proxy-config";
+import { frozenIf } from "./frozen";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
 import { VipCheck } from "./vip-check";
 
@@ -24,6 +25,8 @@ export interface VipProxyArgs {
     appPassword: pulumi.Input<string>;
     sentinelPassword: pulumi.Input<string>;
     statsPassword: pulumi.Input<string>;
+    /** Proxy nodes marked down: their resources stay as they were (see frozen.ts). */
+    down: string[];
 }
 
 export class VipProxy extends pulumi.ComponentResource {
@@ -54,7 +57,7 @@ export class VipProxy extends pulumi.ComponentResource {
                     delete: script("packages-remove.sh"),
                     environment: { PACKAGES: PROXY_PACKAGES.join(" "), PACKAGE_SET: "proxy" },
                 },
-                { parent: this, dependsOn: after },
+                { parent: this, dependsOn: after, ...frozenIf(args.down.includes(node.name)) },
             );
             const haproxyCfg = pulumi
                 .all([args.healthCheckPassword, args.sentinelPassword, args.statsPassword])
@@ -73,7 +76,7 @@ export class VipProxy extends pulumi.ComponentResource {
                     },
                     stdin: pulumi.secret(haproxyCfg),
                 },
-                { parent: this, dependsOn: [packages, ...after] },
+                { parent: this, dependsOn: [packages, ...after], ...frozenIf(args.down.includes(node.name)) },
             );
         });
         // `pulumi up` ends when the VIPs are served, not when the last file was written.

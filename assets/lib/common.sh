@@ -64,13 +64,16 @@ remove_unit() {
     systemctl daemon-reload
 }
 
-# The master the running sentinels agree on, as "ip port", or nothing when none answers.
+# The master a majority of the sentinels name, as "ip port", or nothing when no majority does.
 # Asks as Sentinel's `discovery` user (password: the `discovery` secret). Only addresses of our
-# own nodes count: a stray answer (Debian's default sentinel monitors 127.0.0.1) is ignored.
+# own nodes count: a stray answer (Debian's default sentinel monitors 127.0.0.1) is ignored, and
+# so is a lone sentinel left over from a deployment whose removal never ran, which may name a
+# master with stale data.
 # Usage: discover_master <name> "<ip:port …>" "<node ips>"
 discover_master() {
-    local name=$1 peers=$2 ips=$3 pass peer answer ip port votes=() best
+    local name=$1 peers=$2 ips=$3 pass peer answer ip port votes=() best count needed
     pass=$(secret discovery)
+    needed=$(($(wc -w <<<"$peers") / 2 + 1))
     for peer in $peers; do
         answer=$(REDISCLI_AUTH=$pass timeout 3 redis-cli --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
             SENTINEL get-master-addr-by-name "$name" 2>/dev/null | tr '\n' ' ') || continue
@@ -78,8 +81,12 @@ discover_master() {
         [[ " $ips " == *" $ip "* && $port =~ ^[0-9]+$ ]] && votes+=("$ip $port")
     done
     [ ${#votes[@]} -gt 0 ] || return 0
-    best=$(printf '%s\n' "${votes[@]}" | sort | uniq -c | sort -rn | head -1 | sed 's/^ *[0-9]* //')
-    info "sentinels name $best as master (${#votes[@]} answered)"
+    read -r count best < <(printf '%s\n' "${votes[@]}" | sort | uniq -c | sort -rn | head -1)
+    if [ "$count" -lt "$needed" ]; then
+        info "$count of $(wc -w <<<"$peers") sentinels name $best as master: not a majority, ignored"
+        return 0
+    fi
+    info "$count of $(wc -w <<<"$peers") sentinels name $best as master"
     echo "$best"
 }
 
@@ -97,13 +104,24 @@ wait_pong() {
 # config file as it was before we first wrote it, or removes ours if there was none.
 # Usage: restore_service <service> <config file>
 restore_service() {
-    local unit
-    unit=$(unit_of "$1")
-    if [ "${RUNTIME:-packages}" = packages ] && systemctl list-unit-files -q "$unit.service" >/dev/null 2>&1; then
-        systemctl stop "$unit" || true
-        systemctl disable -q "$unit" || true
-    fi
+    [ "${RUNTIME:-packages}" != packages ] || service_stop "$1"
     restore_original "$2" || rm -f "$2"
+}
+
+# Stops <service> (redis or sentinel) and keeps it from starting again at boot, or, as a
+# container, from being restarted by Docker. Nothing to do when it is not there.
+service_stop() {
+    local unit
+    if [ "${RUNTIME:-packages}" = docker ]; then
+        docker inspect "redis-ha-$1" >/dev/null 2>&1 || return 0
+        docker update --restart=no "redis-ha-$1" >/dev/null || true
+        docker stop "redis-ha-$1" >/dev/null || true
+        return 0
+    fi
+    unit=$(unit_of "$1")
+    systemctl list-unit-files -q "$unit.service" >/dev/null 2>&1 || return 0
+    systemctl stop "$unit" || true
+    systemctl disable -q "$unit" || true
 }
 
 # How Redis and Sentinel run (RUNTIME): "packages", Debian's systemd units; "docker", containers

@@ -21,8 +21,8 @@ export interface DrillTarget {
     hosts: LabHost[];
     /** The stack output `ioredis` (sentinel mode). */
     sentinelClient: RedisOptions;
-    /** The stack output `vipClient` (the write VIP). */
-    vipClient: RedisOptions;
+    /** The stack output `vipClient` (the write VIP); without a proxy, none. */
+    vipClient?: RedisOptions;
     masterName: string;
     adminPassword: string;
 }
@@ -53,8 +53,8 @@ export interface DrillOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** One writer: SET drill:<mode>:<path>:<n> n, every intervalMs, until stopped. */
-function writer(path: PathResult["path"], client: Redis, mode: Mode, intervalMs: number) {
+/** One writer: SET <prefix>:<path>:<n> n, every intervalMs, until stopped. */
+export function writer(path: PathResult["path"], client: Redis, prefix: string, intervalMs: number) {
     const acked: number[] = [];
     const okTimes: number[] = [];
     let attempted = 0;
@@ -64,7 +64,7 @@ function writer(path: PathResult["path"], client: Redis, mode: Mode, intervalMs:
         for (let n = 1; running; n++) {
             attempted++;
             try {
-                await client.set(`drill:${mode}:${path}:${n}`, String(n));
+                await client.set(`${prefix}:${path}:${n}`, String(n));
                 acked.push(n);
                 okTimes.push(Date.now());
             } catch (e) {
@@ -80,6 +80,15 @@ function writer(path: PathResult["path"], client: Redis, mode: Mode, intervalMs:
         stop: async () => {
             running = false;
             await done;
+        },
+        /** Acknowledged writes missing on the master now, as `reader` sees it. */
+        lost: async (reader: Redis) => {
+            let lost = 0;
+            for (let i = 0; i < acked.length; i += 500) {
+                const keys = acked.slice(i, i + 500).map((n) => `${prefix}:${path}:${n}`);
+                lost += (await reader.mget(...keys)).filter((v) => v === null).length;
+            }
+            return lost;
         },
         result: (from: number, to: number): Omit<PathResult, "lost"> => {
             // The longest stretch without a successful write between `from` and `to`.
@@ -115,18 +124,18 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
         const old = target.hosts.find((h) => h.name === oldName)!;
         log(`${mode}: master ${old.name}; ${DISRUPT[mode].what}`);
         const sentinel = new Redis({ ...target.sentinelClient, ...clientOpts, failoverDetector: true, sentinelRetryStrategy: () => 100 });
-        const vip = new Redis({ ...target.vipClient, ...clientOpts });
-        for (const c of [sentinel, vip]) c.on("error", () => undefined);
-        await Promise.all([sentinel.connect(), vip.connect()]);
-        const writers = [writer("sentinel", sentinel, mode, intervalMs), writer("vip", vip, mode, intervalMs)];
+        const vip = target.vipClient && new Redis({ ...target.vipClient, ...clientOpts });
+        const clients = vip ? [sentinel, vip] : [sentinel];
+        for (const c of clients) c.on("error", () => undefined);
+        await Promise.all(clients.map((c) => c.connect()));
+        const writers = [writer("sentinel", sentinel, `drill:${mode}`, intervalMs), ...(vip ? [writer("vip", vip, `drill:${mode}`, intervalMs)] : [])];
         await sleep(2000); // writes flow before anything happens
         const t0 = Date.now();
         DISRUPT[mode].down(old);
         await sleep(windowMs);
         const t1 = Date.now();
         await Promise.all(writers.map((w) => w.stop()));
-        sentinel.disconnect();
-        vip.disconnect();
+        for (const c of clients) c.disconnect();
         DISRUPT[mode].back(old);
         const newMaster = await healthy();
         log(`${mode}: new master ${newMaster}; checking what was acknowledged`);
@@ -136,15 +145,7 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
         reader.on("error", () => undefined);
         await reader.connect();
         const paths: PathResult[] = [];
-        for (const w of writers) {
-            const r = w.result(t0, t1);
-            let lost = 0;
-            for (let i = 0; i < w.acked.length; i += 500) {
-                const keys = w.acked.slice(i, i + 500).map((n) => `drill:${mode}:${r.path}:${n}`);
-                lost += (await reader.mget(...keys)).filter((v) => v === null).length;
-            }
-            paths.push({ ...r, lost });
-        }
+        for (const w of writers) paths.push({ ...w.result(t0, t1), lost: await w.lost(reader) });
         // Clean up, including writes that failed on our side but reached Redis (SCAN: KEYS is not the app user's).
         for (let cursor = "0"; ; ) {
             const [next, keys] = await reader.scan(cursor, "MATCH", `drill:${mode}:*`, "COUNT", 1000);

@@ -64,7 +64,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
     it("previews the whole cluster without touching a server", async () => {
         const [preview, secs] = await timed(() => stack.preview({ onOutput }));
         figures.push(`pulumi preview (fresh): ${secs.toFixed(1)} s`);
-        assert.strictEqual(preview.changeSummary.create, 1 + 1 + 1 + hosts.length * 9 + 1); // stack, cluster, runtime guard, per host, agreement
+        assert.strictEqual(preview.changeSummary.create, 1 + 1 + 1 + hosts.length * 9 + 3); // stack, cluster, settings guard, per host, election, membership, agreement
         for (const h of hosts) assert.match(onHost(h.name, "test -e /var/lib/redis-ha && echo present || echo absent"), /absent/);
     });
 

@@ -11,8 +11,10 @@ import { parseStackConfig, type ResolvedConfig } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
 import { containerSpec } from "../../components/docker-runtime";
 import { redisNodeEnv, sentinelNodeEnv } from "../../components/render";
+import { script } from "../../components/assets";
+import { elect } from "../../components/master-election";
 import { awaitAgreement } from "../../components/sentinel-agreement";
-import { labHosts, labKey, newPasswords, onHost, runAsset } from "./lab";
+import { labHosts, labKey, newPasswords, onHost, runAsset, wipeRedisData } from "./lab";
 
 /** Test stand-in for the docker CLI: container redis-ha-<service> is unit redis-ha-native-<service>. */
 const DOCKER_STAND_IN = `#!/bin/sh
@@ -29,6 +31,11 @@ describe("lab: docker mode's files and command lines, run natively", function ()
     const hosts = labHosts();
     const passwords = newPasswords();
     let cfg: ResolvedConfig;
+    /** What redis-node.sh printed at its first run on each node, for the master election. */
+    const firstRuns = new Map<string, string>();
+    // As RedisNode builds the scripts: the step, and for Redis the data survey.
+    const redisScript = (step: string) => ({ files: { DATA_SURVEY: script("data-survey.sh") }, variables: { STEP: step } });
+    const sentinelScript = (step: string) => ({ variables: { STEP: step } });
     const unit = (service: string) => `redis-ha-native-${service}`;
     const secretsFor = (script: "redis" | "sentinel") =>
         (script === "redis"
@@ -62,6 +69,7 @@ describe("lab: docker mode's files and command lines, run natively", function ()
             sentinel: { downAfterMilliseconds: 1000, failoverTimeout: 10000 },
             ...passwords,
         });
+        wipeRedisData(hosts.map((h) => h.ip));
         // The binaries come from Debian's packages here (in a container, from the image); their
         // own units must not run.
         for (const h of hosts) {
@@ -79,8 +87,10 @@ describe("lab: docker mode's files and command lines, run natively", function ()
 
     it("writes the configuration with RUNTIME=docker and starts nothing (the containers do not exist yet)", async () => {
         for (const node of cfg.nodes) {
-            const report = JSON.parse(await runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("redis")));
-            assert.deepStrictEqual([report.initialized, report.restarted], [true, false]);
+            const stdout = await runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("redis"), redisScript("create"));
+            firstRuns.set(node.name, stdout);
+            const report = JSON.parse(stdout);
+            assert.deepStrictEqual([report.initialized, report.restarted, report.survey.hasData], [true, false, false]);
             assert.strictEqual(onHost(node.name, "stat -c '%a %U' /etc/redis/redis.conf /etc/redis/users.acl").trim(), "640 redis\n640 redis");
             assert.strictEqual(onHost(node.name, "pgrep -c -x redis-server || true").trim(), "0");
         }
@@ -88,8 +98,21 @@ describe("lab: docker mode's files and command lines, run natively", function ()
 
     it("forms a replicated group from the exact redis-server command lines", async () => {
         for (const h of hosts) startNative(h.name, "redis");
+        // No sentinel runs and no node holds data: the election makes the initial master the master.
+        const chosen = await elect(
+            {
+                masterName: "mymaster",
+                sentinels: hosts.map((h) => ({ host: h.ip, port: 26379 })),
+                nodes: cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: 6379, runId: "first", stdout: firstRuns.get(n.name)! })),
+                initialMaster: cfg.initialMaster,
+                adminPassword: passwords.adminPassword,
+                providerVersion: "test",
+            },
+            {},
+        );
+        assert.deepStrictEqual([chosen.master, chosen.joined], [hosts[0].name, [hosts[1].name, hosts[2].name]]);
         for (const node of cfg.nodes) {
-            const report = JSON.parse(await runAsset(node.name, "sentinel-node.sh", { ...sentinelNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("sentinel")));
+            const report = JSON.parse(await runAsset(node.name, "sentinel-node.sh", { ...sentinelNodeEnv(cfg, node), RUNTIME: "docker" }, secretsFor("sentinel"), sentinelScript("create")));
             assert.deepStrictEqual([report.initialized, report.restarted], [true, false]);
         }
         for (const h of hosts) startNative(h.name, "sentinel");
@@ -125,7 +148,7 @@ describe("lab: docker mode's files and command lines, run natively", function ()
         const node = cfg.nodes.find((n) => n.privateIp === master!.host)!;
         onHost(node.name, "cat > /usr/local/bin/docker && chmod 755 /usr/local/bin/docker", DOCKER_STAND_IN);
         const changed = { ...cfg, redis: { ...cfg.redis, maxmemory: "80mb" } };
-        const report = JSON.parse(await runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(changed, node), RUNTIME: "docker" }, secretsFor("redis")));
+        const report = JSON.parse(await runAsset(node.name, "redis-node.sh", { ...redisNodeEnv(changed, node), RUNTIME: "docker" }, secretsFor("redis"), redisScript("update")));
         assert.deepStrictEqual([report.initialized, report.restarted, report.role], [false, false, "master"]);
         assert.match(onHost(node.name, "grep '^maxmemory ' /etc/redis/redis.conf"), /^maxmemory 80mb$/m);
         onHost(node.name, "rm -f /usr/local/bin/docker");

@@ -1,5 +1,5 @@
 // Mistakes an operator makes, against the real engine: bad config stops the preview before any
-// server is touched; an unreachable server fails the update with an error naming it.
+// server is touched; an unreachable server fails the run before any step, naming it.
 import * as assert from "assert";
 import { freshStack, labConfig, labHosts, newPasswords } from "./lab";
 
@@ -59,11 +59,15 @@ describe("lab: clear errors", function () {
             "redis-ha:allowFewerThanThreeSentinels": { value: "true" },
         });
         try {
+            // Before any step: the node, and the ways forward (wait, mark it down, replace it).
+            const started = Date.now();
             await assert.rejects(stack.up(), (e: Error) => {
-                assert.match(e.message, /ghost-host-key/); // the first step on a host: pinning its key
-                assert.match(e.message, new RegExp(`cannot reach root@${ghost.replace(/\./g, "\\.")}:22 over SSH`));
+                assert.match(e.message, new RegExp(`ghost \\(${ghost.replace(/\./g, "\\.")}:22\\)`));
+                assert.match(e.message, /pulumi config set --path 'redis-ha:nodes\[0\]\.down' true/);
+                assert.match(e.message, /README "Day 2"/);
                 return true;
             });
+            console.log(`    an unreachable node fails the run after ${((Date.now() - started) / 1000).toFixed(1)} s (sshTimeoutSeconds 3)`);
         } finally {
             await stack.destroy().catch(() => undefined);
             await stack.workspace.removeStack(stack.name, { force: true });

@@ -17,18 +17,38 @@ export type { LabHost } from "../../lab/hosts";
 
 /**
  * Runs assets/<name> on a lab host (by name) as root, exactly as RemoteCommand runs it: the
- * script as script() builds it, framed by sshRun with `env` exported and `stdin` after it, over
+ * script as script() builds it (with `built`'s files and variables), framed by sshRun with `env` exported and `stdin` after it, over
  * SSH with the lab's key (the host key is not checked). Returns stdout, or throws with the tail
  * of stderr.
  */
-export async function runAsset(host: string, name: string, env: Record<string, string>, stdin = ""): Promise<string> {
+export async function runAsset(host: string, name: string, env: Record<string, string>, stdin = "", built: { files?: Record<string, string>; variables?: Record<string, string> } = {}): Promise<string> {
     const ip = labHosts().find((h) => h.name === host)?.ip;
     if (!ip) throw new Error(`no lab host named ${host}`);
-    return (await sshRun({ host: ip, user: "root", privateKey: labKey() }, script(name), env, stdin)).stdout;
+    return (await sshRun({ host: ip, user: "root", privateKey: labKey() }, script(name, built.files, built.variables), env, stdin)).stdout;
 }
 
-/** A stack of this project on the lab, created fresh (an old one of the same name is removed). */
+/**
+ * Removes what earlier tests left in /var/lib/redis on the lab hosts at these addresses, where no
+ * Redis runs: a cluster created on servers that hold data keeps the newest (README "Day 2"), and
+ * each test wants a new one. Hosts that are off or not in the lab are skipped.
+ */
+export function wipeRedisData(ips: string[]) {
+    const lab = (...args: string[]) => execFileSync("bash", [path.join(ROOT, "lab", "lab.sh"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, LAB_HOSTS: "6" } });
+    for (const line of lab("hosts").trim().split("\n")) {
+        const [name, ip] = line.split(/\s+/);
+        if (!ips.includes(ip)) continue;
+        try {
+            lab("ssh", name, "pgrep -x redis-server >/dev/null || find /var/lib/redis -mindepth 1 -delete 2>/dev/null; true");
+        } catch {
+            // the host is off
+        }
+    }
+}
+
+/** A stack of this project on the lab, created fresh (an old one of the same name is removed), on servers without Redis data. */
 export async function freshStack(name: string, config: Record<string, { value: string; secret?: boolean }>): Promise<Stack> {
+    const nodes = config["redis-ha:nodes"] ? (JSON.parse(config["redis-ha:nodes"].value) as { host: string }[]) : [];
+    wipeRedisData(nodes.map((n) => n.host));
     const ws = await LocalWorkspace.create({ workDir: ROOT });
     // A run that was killed leaves its lock behind in the local backend; the stack goes anyway.
     const backend = (process.env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");

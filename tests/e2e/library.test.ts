@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import Redis from "ioredis";
-import { labKey, newPasswords, ROOT } from "./lab";
+import { labKey, newPasswords, ROOT, wipeRedisData } from "./lab";
 
 const LAB = path.join(ROOT, "lab", "lab.sh");
 const SIX = { ...process.env, LAB_HOSTS: "6" };
@@ -27,6 +27,7 @@ describe("lab library: two clusters from one program that installs redis-ha from
             .trim()
             .split("\n")
             .map((l) => ({ name: l.split(/\s+/)[0], ip: l.split(/\s+/)[1] }));
+        wipeRedisData(servers.map((s) => s.ip));
         tarball = path.join(ROOT, execFileSync("npm", ["pack", "--silent"], { cwd: ROOT, encoding: "utf8" }).trim().split("\n").pop()!);
         const listed = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" });
         assert.match(listed, /^package\/dist\/components\/index\.d\.ts$/m, "the package has no type declarations");

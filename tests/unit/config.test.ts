@@ -107,6 +107,9 @@ describe("stack config", () => {
         ["an unknown initial master", (c) => Object.assign(c, { initialMaster: "redis-9" }), /^redis-ha:initialMaster names no node \(nodes: redis-1, redis-2, redis-3\)/],
         ["no promotable replica", (c) => c.nodes.forEach((n, i) => i > 0 && Object.assign(n, { replicaPriority: 0 })), /^redis-ha:nodes gives every replica replicaPriority 0/],
         ["bad THP mode", (c) => Object.assign(c, { kernel: { transparentHugePages: "always" } }), /^redis-ha:kernel\.transparentHugePages/],
+        ["an unknown node to recover from", (c) => Object.assign(c, { recoverFrom: "redis-9" }), /^redis-ha:recoverFrom names no node \(nodes: redis-1, redis-2, redis-3\)/],
+        ["a majority of nodes down", (c) => c.nodes.slice(1).forEach((n) => Object.assign(n, { down: true })), /^redis-ha:nodes marks redis-2, redis-3 down, leaving 1 of 3 sentinels: less than a majority \(2\)/],
+        ["down as a string", (c) => Object.assign(c.nodes[0], { down: "yes" }), /^redis-ha:nodes\[0\]\.down must be true or false/],
     ];
     itRejects(good, cases);
 
