@@ -139,7 +139,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         await stack.preview({ expectNoChanges: true });
     });
 
-    it("records the resource graph: host key, prep, then Redis, then Sentinel, then the agreement", () => {
+    it("records the resource graph: host key, prep, then Redis, the election, Sentinel, the membership, the agreement", () => {
         const byName = new Map(exportState(stack.name).resources.map((r) => [r.urn.split("::").pop()!, r.dependencies ?? []]));
         const dependsOn = (a: string, b: string) => assert.ok(byName.get(a)!.some((d) => d.endsWith(`::${b}`)), `${a} does not depend on ${b}`);
         for (const h of hosts) {
@@ -148,9 +148,11 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             dependsOn(`${h.name}-packages`, `${h.name}-facts`);
             dependsOn(`${h.name}-redis`, `${h.name}-packages`);
             dependsOn(`${h.name}-redis`, `${h.name}-kernel`);
-            for (const o of hosts) dependsOn(`${h.name}-sentinel`, `${o.name}-redis`);
-            dependsOn("redis-ha-sentinel-agreement", `${h.name}-sentinel`);
+            dependsOn("redis-ha-master-election", `${h.name}-redis`);
+            dependsOn(`${h.name}-sentinel`, "redis-ha-master-election");
+            dependsOn("redis-ha-membership", `${h.name}-sentinel`);
         }
+        dependsOn("redis-ha-sentinel-agreement", "redis-ha-membership");
     });
 
     it("fails over when the master's redis-server stops; a re-run keeps the new master; the old one rejoins as a replica", async () => {
@@ -171,21 +173,30 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         figures.push(`old master back as a linked replica ${rejoin.toFixed(1)} s after its restart`);
     });
 
-    it("fails over when the master's host powers off; a re-run with the host down keeps it; it rejoins when back", async () => {
+    it("fails over when the master's host powers off; a re-run refuses, naming it; marked down, a re-run keeps the master; it rejoins when back", async () => {
         const old = byIp((await sentinelMaster())!);
         lab("poweroff", old.name);
         const took = await waitFor("failover after power-off", async () => ((await sentinelMaster()) ?? old.ip) !== old.ip, 60);
         const now = byIp((await sentinelMaster())!);
         figures.push(`failover, master's host powered off (down-after 2 s): ${took.toFixed(1)} s, ${old.name} -> ${now.name}`);
-        const up = await stack.up({ onOutput });
-        assert.deepStrictEqual(onlySame(up.summary), [], "the re-run with a host down changed something");
-        assert.strictEqual(up.outputs.currentMaster.value.name, now.name);
-        lab("start", old.name);
+        const nodes = (down: boolean) => ({ value: JSON.stringify(hosts.map((h) => ({ name: h.name, host: h.ip, ...(down && h === old ? { down: true } : {}) }))) });
+        try {
+            await assert.rejects(stack.up({ onOutput }), (e: Error) => (assert.match(e.message, new RegExp(`${old.name} \\(${old.ip.replace(/\./g, "\\.")}:22\\)`)), true));
+            await stack.setConfig("redis-ha:nodes", nodes(true));
+            const up = await stack.up({ onOutput });
+            // Only the election, the membership and the agreement take note (no remote command runs).
+            assert.deepStrictEqual(onlySame(up.summary), [["update", 3]], "the re-run with a host down changed more");
+            assert.strictEqual(up.outputs.currentMaster.value.name, now.name);
+        } finally {
+            lab("start", old.name); // the tests after this one need it
+        }
+        await stack.setConfig("redis-ha:nodes", nodes(false));
         const rejoin = await waitFor(`${old.name} rejoining as a replica`, async () => {
             const r = await role(old.ip);
             return r?.[0] === "slave" && r[1] === now.ip && r[3] === "connected";
         }, 90);
         figures.push(`old master's host back: linked replica ${rejoin.toFixed(1)} s after boot`);
+        assert.deepStrictEqual(onlySame((await stack.up({ onOutput })).summary), [["update", 3]], "unmarking the node changed more than the election, the membership and the agreement");
         const redis = new Redis({ ...(await stack.outputs()).ioredis.value, lazyConnect: true, maxRetriesPerRequest: 1 });
         try {
             await redis.connect();
@@ -203,7 +214,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         const [up, secs] = await timed(() => stack.up({ onOutput }));
         assert.deepStrictEqual(leaks(), [], "a password showed in a process list");
         figures.push(`pulumi up changing maxmemory: ${secs.toFixed(1)} s`);
-        assert.deepStrictEqual(onlySame(up.summary), [["update", hosts.length + 1]], "expected the Redis commands and the agreement to update");
+        assert.deepStrictEqual(onlySame(up.summary), [["update", hosts.length + 2]], "expected the Redis commands, the master election and the agreement to update");
         for (const h of hosts) {
             assert.strictEqual(await ask(h.ip, 6379, admin, async (c) => ((await c.config("GET", "maxmemory")) as string[])[1]), String(96 * 1024 * 1024));
             assert.match(onHost(h.name, "grep '^maxmemory ' /etc/redis/redis.conf"), /^maxmemory 96mb$/m);
@@ -223,7 +234,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             revisions: [],
             providerVersion: "test",
         };
-        await assert.rejects(awaitAgreement(inputs), /did not agree within 3 s: sentinel rha1 knows 2 other sentinels, expected 3/);
+        await assert.rejects(awaitAgreement(inputs), new RegExp(`did not agree within 3 s: sentinel rha1 does not see sentinel ghost \\(${ghost.host.replace(/\./g, "\\.")}:26379\\) healthy yet`));
         await assert.rejects(
             awaitAgreement({ ...inputs, sentinels: [ghost] }),
             new RegExp(`did not agree within 3 s: sentinel ghost \\(${ghost.host.replace(/\./g, "\\.")}:26379\\) does not answer`),
