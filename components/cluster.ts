@@ -3,8 +3,9 @@
 // (settings-guard.ts). Per node: its SSH host key pinned, host preparation, then Redis; then the
 // master election (with no sentinel majority, the node with the newest data); then Sentinel on
 // every node; then the membership (leavers handed over, stopped and forgotten); then the
-// agreement waiter; then the VIP proxy. Nodes marked down are left as they were (frozen.ts). The runtime (packages or docker) decides how Redis and Sentinel run. Its outputs
-// are what applications plug into their Redis clients (index.ts exports them for the stack).
+// agreement waiter; then the VIP proxy. Nodes marked down are left as they were (frozen.ts).
+// The runtime (packages or docker) decides how Redis and Sentinel run. Its outputs are what
+// applications plug into their Redis clients (index.ts exports them for the stack).
 import * as pulumi from "@pulumi/pulumi";
 import { type ClusterArgs, resolveClusterArgs } from "./cluster-args";
 import { discoverMaster } from "./discovery";

@@ -9,6 +9,7 @@
 // monitoring the master the nodes follow. With a sentinel majority it does nothing: the nodes
 // followed the sentinels already. Runs whenever a node's Redis command ran (run ids are inputs).
 import * as pulumi from "@pulumi/pulumi";
+import { discoverMaster } from "./discovery";
 import { chooseMaster, type DataSurvey } from "./master-choice";
 import { engineLog } from "./provider-log";
 import type Redis from "ioredis";
@@ -48,16 +49,11 @@ export async function elect(inputs: ElectionInputs, previousRuns: Record<string,
     const log = engineLog("master election");
     const ask = <T>(e: Endpoint, f: (c: Redis) => Promise<T>) => asAdmin(e.host, e.port, inputs.adminPassword, f);
 
-    const votes = new Map<string, number>();
-    for (const s of inputs.sentinels) {
-        const addr = await ask(s, (c) => c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", inputs.masterName) as Promise<string[] | null>).catch(() => null);
-        if (addr) votes.set(`${addr[0]}:${addr[1]}`, (votes.get(`${addr[0]}:${addr[1]}`) ?? 0) + 1);
-    }
     // A sentinel majority is in charge (even of a master that is leaving: see membership.ts).
-    const [named, count] = [...votes].sort((a, b) => b[1] - a[1])[0] ?? [];
-    if (named && count! > inputs.sentinels.length / 2) {
-        const master = inputs.nodes.find((n) => `${n.host}:${n.port}` === named)?.name ?? named;
-        return { master, why: `${count} of ${inputs.sentinels.length} sentinels name ${master}`, joined: [] };
+    const named = await discoverMaster(inputs.sentinels, inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000 });
+    if (named) {
+        const master = inputs.nodes.find((n) => n.host === named.host && n.port === named.port)?.name ?? `${named.host}:${named.port}`;
+        return { master, why: `a majority of the ${inputs.sentinels.length} sentinels name ${master}`, joined: [] };
     }
 
     // Which nodes started on their own this run (their command ran since the last election and initialized).

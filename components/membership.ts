@@ -5,7 +5,7 @@
 // majority a failover needs). When the member list changed (a node added, removed, replaced,
 // marked down or back), it:
 //   1. hands the master role over when the master is leaving (its fellow leavers get
-//      replica-priority 0 first, then SENTINEL FAILOVER, then it waits for the new master);
+//      replica-priority 0 first, then a planned failover: planned-failover.ts);
 //   2. stops Redis and Sentinel on every leaving server (assets/node-retire.sh), giving up on
 //      one that does not answer SSH within a bounded time, with a warning;
 //   3. makes each sentinel that still knows a sentinel or replica outside the config forget it
@@ -15,7 +15,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { engineLog } from "./provider-log";
 import type Redis from "ioredis";
-import { asAdmin } from "./redis-client";
+import { discoverMaster } from "./discovery";
+import { asAdmin, fieldsOf, healthyFlags } from "./redis-client";
 import { plannedFailover } from "./planned-failover";
 import { sshRun } from "./ssh";
 import { type Look, waitUntil } from "./waiter";
@@ -67,22 +68,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
     const leaving = previous.filter((o) => !inputs.members.some((m) => m.name === o.name && m.ip === o.ip));
     const result: MembershipResult = { retired: [], unreachable: [], reset: [], seconds: 0 };
 
-    const pairs = (flat: unknown[]) => {
-        const m: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) m[String(flat[i])] = String(flat[i + 1]);
-        return m;
-    };
     const ask = <T>(host: string, port: number, f: (c: Redis) => Promise<T>) => asAdmin(host, port, inputs.adminPassword, f);
-    /** The master a majority of the live sentinels name, as "ip:port", or undefined. */
-    const masterNow = async () => {
-        const votes = new Map<string, number>();
-        for (const s of live) {
-            const addr = await ask(s.ip, s.sentinelPort, (c) => c.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", inputs.masterName) as Promise<string[] | null>).catch(() => null);
-            if (addr) votes.set(`${addr[0]}:${addr[1]}`, (votes.get(`${addr[0]}:${addr[1]}`) ?? 0) + 1);
-        }
-        const best = [...votes].sort((a, b) => b[1] - a[1])[0];
-        return best && best[1] > live.length / 2 ? best[0] : undefined;
-    };
     const isMember = (addr: string, port: (m: Member) => number) => inputs.members.some((m) => `${m.ip}:${port(m)}` === addr);
     const staying = (addr: string) => live.some((m) => `${m.ip}:${m.redisPort}` === addr);
     /**
@@ -93,7 +79,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
     const settled = async (): Promise<Look<{ addr: string }>> => {
         const seen = new Set<string>();
         for (const s of live) {
-            const m = await ask(s.ip, s.sentinelPort, async (c) => pairs((await c.call("SENTINEL", "MASTER", inputs.masterName)) as unknown[])).catch(() => undefined);
+            const m = await ask(s.ip, s.sentinelPort, async (c) => fieldsOf((await c.call("SENTINEL", "MASTER", inputs.masterName)) as unknown[])).catch(() => undefined);
             if (!m) return { done: false, why: `sentinel ${s.name} does not answer` };
             if (/failover/.test(m.flags ?? "")) return { done: false, why: `sentinel ${s.name} is still failing over (${m.flags})` };
             seen.add(`${m.ip}:${m.port}`);
@@ -105,8 +91,9 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
     };
 
     // 1. A leaving master hands its role to a staying replica first.
-    const master = await masterNow();
-    const leavingMaster = leaving.find((o) => `${o.ip}:${o.redisPort}` === master);
+    const sentinelsOf = (members: Member[]) => members.map((m) => ({ host: m.ip, port: m.sentinelPort }));
+    const master = await discoverMaster(sentinelsOf(live), inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000 });
+    const leavingMaster = leaving.find((o) => o.ip === master?.host && o.redisPort === master.port);
     if (leavingMaster) {
         const barred: Member[] = [];
         for (const o of leaving.filter((x) => x !== leavingMaster)) {
@@ -120,7 +107,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
                 timeoutSeconds: inputs.timeoutSeconds,
                 look: async (): Promise<Look<object>> => {
                     for (const s of live) {
-                        const replicas = await ask(s.ip, s.sentinelPort, async (c) => ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(pairs)).catch(() => []);
+                        const replicas = await ask(s.ip, s.sentinelPort, async (c) => ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(fieldsOf)).catch(() => []);
                         const eligible = barred.find((o) => replicas.some((r) => r.ip === o.ip && Number(r.port) === o.redisPort && r["slave-priority"] !== "0"));
                         if (eligible) return { done: false, why: `sentinel ${s.name} still sees ${eligible.name} as a candidate for promotion` };
                     }
@@ -171,9 +158,9 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
     const agreed = await waitUntil({ what: "membership", failure: "the sentinels did not settle on a master that stays", timeoutSeconds: inputs.timeoutSeconds, look: settled });
     const view = (s: Member) =>
         ask(s.ip, s.sentinelPort, async (c) => ({
-            sentinels: ((await c.call("SENTINEL", "SENTINELS", inputs.masterName)) as unknown[][]).map(pairs),
-            replicas: ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(pairs),
-            master: pairs((await c.call("SENTINEL", "MASTER", inputs.masterName)) as unknown[]),
+            sentinels: ((await c.call("SENTINEL", "SENTINELS", inputs.masterName)) as unknown[][]).map(fieldsOf),
+            replicas: ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(fieldsOf),
+            master: fieldsOf((await c.call("SENTINEL", "MASTER", inputs.masterName)) as unknown[]),
         }));
     for (const s of live) {
         const before = await view(s);
@@ -192,7 +179,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
             look: async (): Promise<Look<object>> => {
                 const v = await view(s).catch((e: Error) => e);
                 if (v instanceof Error) return { done: false, why: `sentinel ${s.name} does not answer: ${v.message}` };
-                const healthy = (list: Record<string, string>[], addr: string) => list.some((x) => `${x.ip}:${x.port}` === addr && !/s_down|o_down|disconnected/.test(x.flags ?? ""));
+                const healthy = (list: Record<string, string>[], addr: string) => list.some((x) => `${x.ip}:${x.port}` === addr && healthyFlags(x.flags));
                 const masterAddr = `${v.master.ip}:${v.master.port}`;
                 if (masterAddr !== agreed.addr) return { done: false, why: `sentinel ${s.name} names ${masterAddr}, not ${agreed.addr}` };
                 const missing = [

@@ -3,8 +3,8 @@
 // (measured: 45 of 2091 in a shrink). So: the master stops taking writes (CLIENT PAUSE WRITE;
 // clients wait), the replicas catch up with its offset, Sentinel fails over, and once the old
 // master has become a replica it is unpaused: what it held back then fails (READONLY) instead of
-// being acknowledged and lost. It returns when every sentinel has settled on the new master. Self-contained:
-// serialized into the providers that use it.
+// being acknowledged and lost. It returns when every sentinel has settled on the new master.
+// Self-contained: serialized into the providers that use it.
 import type Redis from "ioredis";
 import { asAdmin } from "./redis-client";
 import { engineLog } from "./provider-log";

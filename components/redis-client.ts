@@ -20,3 +20,13 @@ export async function asAdmin<T>(host: string, port: number, password: string, f
         c.disconnect();
     }
 }
+
+/** A reply of field/value pairs (SENTINEL MASTER, each entry of SENTINEL REPLICAS) as a record. Self-contained. */
+export function fieldsOf(flat: unknown[]): Record<string, string> {
+    const m: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) m[String(flat[i])] = String(flat[i + 1]);
+    return m;
+}
+
+/** Whether Sentinel's flags for an instance say it is reachable and up. Self-contained. */
+export const healthyFlags = (flags: string | undefined) => !/s_down|o_down|disconnected/.test(flags ?? "");

@@ -11,7 +11,7 @@
 // inputs only, kept out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
 import type { Endpoint, NodeEndpoint } from "./endpoint";
-import { failFastClient } from "./redis-client";
+import { failFastClient, fieldsOf, healthyFlags } from "./redis-client";
 import { type Look, waitingProvider, waitUntil } from "./waiter";
 
 export interface SentinelAgreementArgs {
@@ -56,15 +56,9 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement
         sentinels: new Set([...inputs.sentinels, ...(inputs.down?.sentinels ?? [])].map(addr)),
         redis: new Set([...inputs.redis, ...(inputs.down?.redis ?? [])].map(addr)),
     };
-    const healthy = (flags: string | undefined) => !/s_down|o_down|disconnected/.test(flags ?? "");
 
     const connect = (e: Endpoint, auth: { username?: string; password: string }) =>
         failFastClient({ host: e.host, port: e.port, connectTimeout: 2000, commandTimeout: 3000, ...auth });
-    const pairs = (flat: unknown[]) => {
-        const m: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) m[String(flat[i])] = String(flat[i + 1]);
-        return m;
-    };
 
     /** One look at the whole group: the master, or the first thing that is not right yet. */
     const look = async (): Promise<Look<Agreement>> => {
@@ -78,14 +72,14 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement
                 said.set(s.name, `${named[0]}:${named[1]}`);
                 const ck = String(await c.call("SENTINEL", "CKQUORUM", inputs.masterName).catch((e: Error) => e.message));
                 if (!ck.startsWith("OK")) return { done: false, why: `sentinel ${s.name} fails CKQUORUM: ${ck}` };
-                const peers = ((await c.call("SENTINEL", "SENTINELS", inputs.masterName)) as unknown[][]).map(pairs);
-                const replicas = ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(pairs);
+                const peers = ((await c.call("SENTINEL", "SENTINELS", inputs.masterName)) as unknown[][]).map(fieldsOf);
+                const replicas = ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(fieldsOf);
                 const stranger = [...peers.filter((p) => !known.sentinels.has(addr(p))), ...replicas.filter((r) => !known.redis.has(addr(r)))][0];
                 if (stranger) return { done: false, why: `sentinel ${s.name} knows ${addr(stranger)}, which is no node of the config (a SENTINEL RESET ${inputs.masterName} there forgets it)` };
-                const unseenPeer = inputs.sentinels.find((o) => o !== s && !peers.some((p) => addr(p) === addr(o) && healthy(p.flags)));
+                const unseenPeer = inputs.sentinels.find((o) => o !== s && !peers.some((p) => addr(p) === addr(o) && healthyFlags(p.flags)));
                 if (unseenPeer) return { done: false, why: `sentinel ${s.name} does not see sentinel ${unseenPeer.name} (${addr(unseenPeer)}) healthy yet` };
                 const master = `${named[0]}:${named[1]}`;
-                const unseen = inputs.redis.find((r) => addr(r) !== master && !replicas.some((x) => addr(x) === addr(r) && healthy(x.flags)));
+                const unseen = inputs.redis.find((r) => addr(r) !== master && !replicas.some((x) => addr(x) === addr(r) && healthyFlags(x.flags)));
                 if (unseen) {
                     const seen = replicas.map((r) => `${addr(r)} [${r.flags}]`).join(", ") || "none";
                     return { done: false, why: `sentinel ${s.name} does not see replica ${unseen.name} healthy yet (it knows: ${seen})` };

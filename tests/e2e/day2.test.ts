@@ -9,9 +9,8 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as path from "path";
 import Redis, { type RedisOptions } from "ioredis";
-import { awaitAgreement } from "../../components/sentinel-agreement";
 import { formatTable, runDrill, writer } from "../../scripts/drill/drill";
-import { askRedis, freshStack, lab, labConfig, newPasswords, onHost, ROOT, runAsset, timed, type LabHost } from "./lab";
+import { askRedis, freshStack, lab, labAgreement, labConfig, newPasswords, onHost, ROOT, runAsset, timed, type LabHost } from "./lab";
 
 const LAB = path.join(ROOT, "lab", "lab.sh");
 
@@ -44,18 +43,7 @@ describe("lab day 2: grow, shrink, replace, down, re-create", function () {
         return result;
     };
     /** The group agrees on the live members; returns the master's name. */
-    const agreed = async (live = members.filter((m) => !m.down)) =>
-        (
-            await awaitAgreement({
-                masterName: "mymaster",
-                sentinels: live.map((m) => ({ name: m.name, host: m.ip, port: 26379 })),
-                redis: live.map((m) => ({ name: m.name, host: m.ip, port: 6379 })),
-                adminPassword: passwords.adminPassword,
-                timeoutSeconds: 60,
-                revisions: [],
-                providerVersion: "test",
-            })
-        ).master.name;
+    const agreed = async (live = members.filter((m) => !m.down)) => (await labAgreement(live, passwords.adminPassword)).master.name;
     const sentinelAsk = <T>(m: LabHost, fn: (c: Redis) => Promise<T>) => askRedis({ host: m.ip, port: 26379, ...admin }, fn);
     /** Every live sentinel knows exactly the other members' sentinels and replicas, and the quorum is as expected. */
     const sentinelsKnowExactly = async (quorum: number) => {

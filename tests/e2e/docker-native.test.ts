@@ -13,8 +13,7 @@ import { containerSpec } from "../../components/docker-runtime";
 import { redisNodeEnv, sentinelNodeEnv } from "../../components/render";
 import { script } from "../../components/assets";
 import { elect } from "../../components/master-election";
-import { awaitAgreement } from "../../components/sentinel-agreement";
-import { labHosts, labKey, newPasswords, onHost, runAsset, wipeRedisData } from "./lab";
+import { labAgreement, labHosts, labKey, newPasswords, onHost, runAsset, wipeRedisData } from "./lab";
 
 /** Test stand-in for the docker CLI: container redis-ha-<service> is unit redis-ha-native-<service>. */
 const DOCKER_STAND_IN = `#!/bin/sh
@@ -49,16 +48,7 @@ describe("lab: docker mode's files and command lines, run natively", function ()
         const command = containerSpec(cfg, service).command.join(" ");
         onHost(host, `systemd-run --quiet --unit=${unit(service)} --uid=redis --gid=redis -p Restart=always -- ${command}`);
     };
-    const agreement = () =>
-        awaitAgreement({
-            masterName: "mymaster",
-            sentinels: hosts.map((h) => ({ name: h.name, host: h.ip, port: 26379 })),
-            redis: hosts.map((h) => ({ name: h.name, host: h.ip, port: 6379 })),
-            adminPassword: passwords.adminPassword,
-            timeoutSeconds: 60,
-            revisions: [],
-            providerVersion: "test",
-        });
+    const agreement = () => labAgreement(hosts, passwords.adminPassword);
 
     before(() => {
         cfg = parseStackConfig({

@@ -7,6 +7,7 @@ import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import Redis, { type RedisOptions } from "ioredis";
 import { script } from "../../components/assets";
+import { awaitAgreement } from "../../components/sentinel-agreement";
 import { sshRun } from "../../components/ssh";
 import { labHosts, labKey, type LabHost } from "../../lab/hosts";
 import { PASSWORD_KEYS, PasswordKey } from "../../components/config";
@@ -120,6 +121,19 @@ export async function askRedis<T>(opts: RedisOptions, fn: (c: Redis) => Promise<
     } finally {
         c.disconnect();
     }
+}
+
+/** Waits until the group on these lab hosts (default ports, group `mymaster`) agrees, as the SentinelAgreement resource does. */
+export function labAgreement(hosts: LabHost[], adminPassword: string, timeoutSeconds = 60) {
+    return awaitAgreement({
+        masterName: "mymaster",
+        sentinels: hosts.map((h) => ({ name: h.name, host: h.ip, port: 26379 })),
+        redis: hosts.map((h) => ({ name: h.name, host: h.ip, port: 6379 })),
+        adminPassword,
+        timeoutSeconds,
+        revisions: [],
+        providerVersion: "test",
+    });
 }
 
 /** Seconds until cond() holds, polled every 100 ms; throws naming `what` after the limit. */
