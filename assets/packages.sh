@@ -3,7 +3,9 @@
 # nothing is). Remembers what it installed, so that removal takes away only that.
 # Environment: PACKAGES (space-separated), PACKAGE_SET (a name for this set, so that sets
 # installed by different resources are removed separately), HOLD_UNITS (services that must not
-# start on install). Prints one JSON line.
+# start on install), PACKAGE_VERSION (optional: the version to install; a server that already
+# has the packages moves to it in the rolling restart, assets/rolling-restart.sh). Prints one
+# JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=packages
@@ -50,7 +52,7 @@ main() {
         apt_update
         hold_units "${missing[@]}"
         trap release_units EXIT
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]}" >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]/%/${PACKAGE_VERSION:+=$PACKAGE_VERSION}}" >/dev/null
         install -d -m 0755 "$state"
         printf '%s\n' "${missing[@]}" >>"$state/installed-packages.${PACKAGE_SET:?}"
     else

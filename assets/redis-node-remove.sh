@@ -10,7 +10,7 @@ state=/var/lib/redis-ha
 main() {
     require_root
     restore_service redis /etc/redis/redis.conf
-    rm -f /etc/redis/users.acl "$state/redis.initialized"
+    rm -f /etc/redis/users.acl "$state/redis.initialized" "$state/redis.generation" "$state/rolling-restart.lock"
     if [ "${PURGE_DATA:-no}" = yes ]; then
         info "purging Redis data in /var/lib/redis"
         find /var/lib/redis -mindepth 1 -delete 2>/dev/null || true

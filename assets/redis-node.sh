@@ -13,10 +13,14 @@
 # CONFIG REWRITE) and reload the ACL file (ACL LOAD), without a restart.
 #
 # stdin: "name password" lines for admin, replication, sentinel, app (and healthcheck with a
-#   proxy): the Redis ACL users; discovery: Sentinel's user for clients, to ask who is master.
+#   proxy): the Redis ACL users; discovery: Sentinel's user for clients, to ask who is master;
+#   previous-<name>: a password being retired, accepted next to the new one (README "Rotating
+#   credentials").
 # Variables set in the script: STEP (create or update), DATA_SURVEY (assets/data-survey.sh).
 # Environment: REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
-#   REDIS_SETTINGS ("key value" lines, applied at runtime), ACL_RULES ("user rules" lines),
+#   REDIS_SETTINGS ("key value" lines, applied at runtime), RESTART_SETTINGS ("key value" lines
+#   Redis reads only at start: written here at creation, later by rolling-restart.sh),
+#   ACL_RULES ("user rules" lines),
 #   RUNTIME (packages: Debian's unit; docker: the container Pulumi creates after this first run).
 # Prints one JSON line: what it did and the node's role.
 set -euo pipefail
@@ -30,16 +34,17 @@ initialized=false
 applied=0
 survey=null
 
-rcli() { REDISCLI_AUTH=$(secret admin) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+rcli() { REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 
-# The ACL file: the default user off, our users with SHA-256 password hashes (no clear text).
+# The ACL file: the default user off, our users with SHA-256 password hashes (no clear text);
+# a user whose password rotates has two.
 render_acl() {
     local name rules
     echo "user default off resetkeys resetchannels -@all"
     while read -r name rules; do
         [ -n "$name" ] || continue
-        echo "user $name on #$(secret_hash "$name") $rules"
+        echo "user $name on $(password_rules "$name") $rules"
     done <<<"$ACL_RULES"
 }
 
@@ -53,7 +58,7 @@ render_conf() { # render_conf <replicaof "ip port" or empty>
     echo "dir /var/lib/redis"
     echo "aclfile $acl"
     echo "appendfsync everysec"
-    printf '%s\n' "$REDIS_SETTINGS"
+    printf '%s\n' "$REDIS_SETTINGS" "$RESTART_SETTINGS"
     echo "masteruser replication"
     echo "masterauth $(conf_quote "$(secret replication)")"
     [ -z "$1" ] || echo "replicaof $1"
@@ -74,6 +79,8 @@ initialize() {
         wait_pong redis rcli
     fi
     touch "$state/redis.initialized"
+    # Started just now with everything current: the rolling restart records its generation afresh.
+    rm -f "$state/redis.generation"
     initialized=true
 }
 

@@ -9,7 +9,7 @@ state=/var/lib/redis-ha
 main() {
     require_root
     restore_service sentinel /etc/redis/sentinel.conf
-    rm -f "$state/sentinel.initialized"
+    rm -f "$state/sentinel.initialized" "$state/sentinel.generation"
 }
 
 main "$@"

@@ -14,7 +14,8 @@
 #
 # stdin: "name password" lines: admin (Sentinel's administrator: the deployer), sentinel (the
 #   Redis ACL user Sentinel logs in as, and the sentinels' user among themselves), discovery
-#   (clients asking where the master is).
+#   (clients asking where the master is); previous-<name>: a password being retired, accepted
+#   next to the new one.
 # Variables set in the script: STEP (create or update).
 # Environment: SENTINEL_PORT, REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS,
 #   MASTER_NAME, SENTINEL_SETTINGS ("key value" lines as SENTINEL SET takes them: quorum,
@@ -36,7 +37,7 @@ scli_user="admin"
 # Talks to the local sentinel as admin, or, before a migration, as its password-only default user.
 scli() {
     if [ "$scli_user" = admin ]; then
-        REDISCLI_AUTH=$(secret admin) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
+        REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
     else
         REDISCLI_AUTH=$(secret discovery) redis-cli --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
     fi
@@ -45,16 +46,16 @@ scli() {
 # The rest of the line that starts with "<key> " in <lines>. Usage: value_of <key> "<lines>"
 value_of() { sed -n "s/^$1 //p" <<<"$2"; }
 
-# `user` lines for sentinel.conf, passwords as SHA-256 hashes.
+# `user` lines for sentinel.conf, passwords as SHA-256 hashes (two while one rotates).
 render_users() {
     local name rules
     if [ "$SENTINEL_DEFAULT_USER" = discovery ]; then
-        echo "user default on #$(secret_hash discovery) $(value_of discovery "$SENTINEL_ACL_RULES")"
+        echo "user default on $(password_rules discovery) $(value_of discovery "$SENTINEL_ACL_RULES")"
     else
         echo "user default off"
     fi
     while read -r name rules; do
-        [ -n "$name" ] && echo "user $name on #$(secret_hash "$name") $rules"
+        [ -n "$name" ] && echo "user $name on $(password_rules "$name") $rules"
     done <<<"$SENTINEL_ACL_RULES"
 }
 
@@ -122,15 +123,22 @@ initialize() {
         wait_pong sentinel scli
     fi
     touch "$state/sentinel.initialized"
+    rm -f "$state/sentinel.generation" # started with everything current (see rolling-restart.sh)
     initialized=true
 }
 
 # Waits until the local sentinel answers, as admin or (not migrated yet) as its default user.
+# shellcheck disable=SC2034 # admin_secret is read by admin_password in lib/common.sh
 connect_sentinel() {
     local i
     for ((i = 0; i < 100; i++)); do
         scli_user="admin"
         [ "$(scli PING 2>/dev/null)" != PONG ] || return 0
+        if has_secret previous-admin; then # the admin password rotates: this sentinel may know only the old one
+            admin_secret="previous-admin"
+            [ "$(scli PING 2>/dev/null)" != PONG ] || return 0
+            admin_secret="admin"
+        fi
         scli_user=default
         if [ "$(scli PING 2>/dev/null)" = PONG ]; then
             info "Sentinel has no ACL users yet: adding them (its default user loses its rights)"
@@ -146,18 +154,23 @@ expect_ok() { # expect_ok <what> <output>
     [ "$2" = OK ] || fatal "$1: $2"
 }
 
+# ACL SETUSER <name> reset on <password rules> <rules>, as one command that redis-cli reads on
+# stdin: the hashes never show on a command line, and the user never has fewer passwords than
+# it should, not even for a moment. Usage: set_user <name> <whose passwords> <rules>
+set_user() {
+    expect_ok "ACL SETUSER $1" "$(printf 'ACL SETUSER %s reset on %s %s\n' "$1" "$(password_rules "$2")" "$3" | scli)"
+}
+
 apply_users() {
     local name rules
     # admin first: once it exists, the rest goes through it.
     while read -r name rules; do
         [ -n "$name" ] || continue
-        # shellcheck disable=SC2086 # the rules are separate arguments
-        expect_ok "ACL SETUSER $name" "$(printf '#%s' "$(secret_hash "$name")" | scli -x ACL SETUSER "$name" reset on $rules)"
+        set_user "$name" "$name" "$rules"
         [ "$name" != admin ] || scli_user="admin"
     done <<<"$SENTINEL_ACL_RULES"
     if [ "$SENTINEL_DEFAULT_USER" = discovery ]; then
-        # shellcheck disable=SC2046 # the rules are separate arguments
-        expect_ok "ACL SETUSER default" "$(printf '#%s' "$(secret_hash discovery)" | scli -x ACL SETUSER default reset on $(value_of discovery "$SENTINEL_ACL_RULES"))"
+        set_user default discovery "$(value_of discovery "$SENTINEL_ACL_RULES")"
     else
         expect_ok "ACL SETUSER default" "$(scli ACL SETUSER default reset off)"
     fi

@@ -4,22 +4,30 @@
 // once their values are known (a failed check then fails the update, before any server runs).
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { parseStackConfig, PROXY_PASSWORD_KEYS, type ResolvedConfig, SECRET_KEYS, type SecretKey, type stackConfigSchema } from "./config";
+import { OPTIONAL_SECRET_KEYS, parseStackConfig, type ResolvedConfig, type RotatingKey, SECRET_KEYS, type SecretKey, type stackConfigSchema } from "./config";
 import type { ClusterSecrets } from "./redis-node";
 
 type SchemaInput = z.input<typeof stackConfigSchema>;
 
-export type ClusterArgs = Omit<SchemaInput, SecretKey> & {
-    [K in Exclude<SecretKey, (typeof PROXY_PASSWORD_KEYS)[number]>]: pulumi.Input<string>;
+export type ClusterArgs = Omit<SchemaInput, SecretKey | "previousPasswords"> & {
+    [K in Exclude<SecretKey, (typeof OPTIONAL_SECRET_KEYS)[number]>]: pulumi.Input<string>;
 } & {
-    [K in (typeof PROXY_PASSWORD_KEYS)[number]]?: pulumi.Input<string>;
+    [K in (typeof OPTIONAL_SECRET_KEYS)[number]]?: pulumi.Input<string>;
+} & {
+    previousPasswords?: pulumi.Input<PreviousPasswords>;
 };
+
+/** The passwords being retired, by key: still accepted next to the new ones. */
+export type PreviousPasswords = Partial<Record<RotatingKey, string>>;
 
 /** The config with its defaults, and the secrets, each a secret Output, checked. */
 export interface ResolvedArgs {
     /** Holds no secret: the secret keys are left out (they are in `sshPrivateKey` and `secrets`). */
     cfg: ResolvedConfig;
     sshPrivateKey: pulumi.Output<string>;
+    /** The SSH key being retired, if any. */
+    previousSshPrivateKey?: pulumi.Output<string>;
+    /** The passwords, and in `previous` those being retired ({} when none). */
     secrets: ClusterSecrets;
 }
 
@@ -37,18 +45,22 @@ export function resolveClusterArgs(args: ClusterArgs): ResolvedArgs {
         plain[key] = standIn(key);
         pending.push(key);
     }
+    const previousPending = args.previousPasswords !== undefined && (pulumi.Output.isInstance(args.previousPasswords) || args.previousPasswords instanceof Promise);
+    if (previousPending) plain.previousPasswords = {};
     const cfg = parseStackConfig(plain);
     // The secrets that were Outputs get the same checks once known; the rest passed already.
-    const checked = pulumi.all(Object.fromEntries(SECRET_KEYS.map((k) => [k, args[k]]))).apply((values) => {
-        if (pending.length > 0) parseStackConfig({ ...plain, ...values });
-        return values as Record<SecretKey, string | undefined>;
+    const values = pulumi.all({ ...Object.fromEntries(SECRET_KEYS.map((k) => [k, args[k]])), previousPasswords: args.previousPasswords });
+    const checked = values.apply((v) => {
+        if (pending.length > 0 || previousPending) parseStackConfig({ ...plain, ...v });
+        return v as unknown as Record<SecretKey, string | undefined> & { previousPasswords?: PreviousPasswords };
     });
     const secret = (key: SecretKey) => pulumi.secret(checked.apply((v) => v[key]!));
     const optional = (key: SecretKey) => (args[key] === undefined ? undefined : secret(key));
-    for (const key of SECRET_KEYS) delete (cfg as Partial<Record<SecretKey, unknown>>)[key];
+    for (const key of [...SECRET_KEYS, "previousPasswords"] as const) delete (cfg as Partial<Record<SecretKey | "previousPasswords", unknown>>)[key];
     return {
         cfg,
         sshPrivateKey: secret("sshPrivateKey"),
+        previousSshPrivateKey: optional("previousSshPrivateKey"),
         secrets: {
             admin: secret("adminPassword"),
             replication: secret("replicationPassword"),
@@ -57,6 +69,7 @@ export function resolveClusterArgs(args: ClusterArgs): ResolvedArgs {
             app: secret("appPassword"),
             healthCheck: optional("healthCheckPassword"),
             stats: optional("statsPassword"),
+            previous: pulumi.secret(checked.apply((v) => v.previousPasswords ?? {})),
         },
     };
 }

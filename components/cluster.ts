@@ -1,9 +1,11 @@
 // RedisHaCluster: the whole deployment as one component. First every node must answer on its
 // SSH port (reachability.ts) and the settings that cannot change in place must not have
-// (settings-guard.ts). Per node: its SSH host key pinned, host preparation, then Redis; then the
+// (settings-guard.ts). Per node: its SSH host key pinned, the deployer's SSH key authorised
+// (ssh-key-rotation.ts), host preparation, then Redis; then the
 // master election (with no sentinel majority, the node with the newest data); then Sentinel on
 // every node; then the membership (leavers handed over, stopped and forgotten); then the
-// agreement waiter; then the VIP proxy. Nodes marked down are left as they were (frozen.ts).
+// rolling restart of the nodes that need one (rolling-restart.ts); then the agreement waiter;
+// then the VIP proxy. Nodes marked down are left as they were (frozen.ts).
 // The runtime (packages or docker) decides how Redis and Sentinel run. Its outputs are what
 // applications plug into their Redis clients (index.ts exports them for the stack).
 import * as pulumi from "@pulumi/pulumi";
@@ -25,6 +27,9 @@ import { frozenIf } from "./frozen";
 import { MasterElection } from "./master-election";
 import { Membership } from "./membership";
 import { unreachableMessage, unreachableNodes } from "./reachability";
+import { rollingEnv } from "./render";
+import { RollingRestart } from "./rolling-restart";
+import { sshKeyRotation } from "./ssh-key-rotation";
 
 export type { ClusterArgs } from "./cluster-args";
 
@@ -93,7 +98,7 @@ export class RedisHaCluster extends pulumi.ComponentResource {
  * level, named without the cluster's name: the aliases move them in place (nothing replaced).
  */
 function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource) {
-    const { cfg, sshPrivateKey, secrets } = resolveClusterArgs(args);
+    const { cfg, sshPrivateKey, previousSshPrivateKey, secrets } = resolveClusterArgs(args);
     const child = (old?: string): pulumi.CustomResourceOptions => ({ parent, aliases: [{ ...(old ? { name: old } : {}), parent: pulumi.rootStackResource }] });
     // Per node: its child options, frozen when it is marked down (see frozen.ts).
     const nodeChild = (node: NodeConfig, more: pulumi.CustomResourceOptions) => ({ ...child(), ...more, ...frozenIf(node.down) });
@@ -115,7 +120,9 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
     const redis = cfg.nodes.map((node) => {
         const connection = connections.get(node.name)!;
-        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime }, nodeChild(node, { dependsOn: [ssh.get(node.name)!.hostKey] }));
+        // The new SSH key is authorised (with the old one, while it rotates) before anything else runs.
+        const sshKey = sshKeyRotation(node.name, node.sshUser, connection, sshPrivateKey, previousSshPrivateKey, nodeChild(node, { dependsOn: [ssh.get(node.name)!.hostKey] }));
+        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime, packageVersion: cfg.redis.packageVersion }, nodeChild(node, { dependsOn: [sshKey] }));
         preps.set(node.name, prep);
         return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, nodeChild(node, { dependsOn: prep.done }));
     });
@@ -150,20 +157,21 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     );
 
     // Nodes that left are stopped and forgotten before the group is checked.
+    const members = cfg.nodes.map((n) =>
+        pulumi.output(ssh.get(n.name)!.hostKey.fingerprint).apply((hostKey) => ({
+            name: n.name,
+            ip: n.privateIp,
+            redisPort: cfg.redis.port,
+            sentinelPort: cfg.sentinel.port,
+            down: n.down,
+            ssh: { host: n.host, port: n.sshPort, user: n.sshUser, hostKey },
+        })),
+    );
     const membership = new Membership(
         `${name}-membership`,
         {
             masterName: cfg.sentinel.masterName,
-            members: cfg.nodes.map((n) =>
-                pulumi.output(ssh.get(n.name)!.hostKey.fingerprint).apply((hostKey) => ({
-                    name: n.name,
-                    ip: n.privateIp,
-                    redisPort: cfg.redis.port,
-                    sentinelPort: cfg.sentinel.port,
-                    down: n.down,
-                    ssh: { host: n.host, port: n.sshPort, user: n.sshUser, hostKey },
-                })),
-            ),
+            members,
             adminPassword: secrets.admin,
             sshPrivateKey,
             retireScript: script("node-retire.sh"),
@@ -171,6 +179,23 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
         },
         { ...child(), dependsOn: sentinels.map((s) => s.ready) },
+    );
+
+    // What needs a restart is restarted node by node: replicas, then the master after a handover.
+    const rolling = new RollingRestart(
+        `${name}-rolling-restart`,
+        {
+            masterName: cfg.sentinel.masterName,
+            members,
+            wanted: rollingEnv(cfg, runtime),
+            script: script("rolling-restart.sh"),
+            adminPassword: secrets.admin,
+            previousAdminPassword: pulumi.output(secrets.previous).apply((p) => p.adminPassword ?? ""),
+            sshPrivateKey,
+            timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
+            sshTimeoutSeconds: cfg.sshTimeoutSeconds,
+        },
+        { ...child(), dependsOn: [membership] },
     );
 
     const down = cfg.nodes.filter((n) => n.down).map((n) => n.name);
@@ -187,7 +212,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
             revisions: [...redis, ...sentinels].map((n) => n.command.runId),
         },
-        { ...child("sentinel-agreement"), dependsOn: [membership] },
+        { ...child("sentinel-agreement"), dependsOn: [rolling] },
     );
 
     // The proxy starts once the group agrees: its checks need the sentinels and the healthcheck user.

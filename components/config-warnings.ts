@@ -30,10 +30,20 @@ export function configWarnings(cfg: ResolvedConfig, isSecret: (fullKey: string) 
             `is ${cfg.sentinel.downAfterMilliseconds}, under a second: a busy host or a short network hiccup will trigger failovers that were not needed; use 1000 or more (Sentinel's default: 30000)`,
         );
     }
-    for (const key of SECRET_KEYS) {
+    for (const key of [...SECRET_KEYS, "previousPasswords"] as const) {
         if (cfg[key] !== undefined && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {
             warn(key, `is stored in the stack file in clear text; encrypt it: pulumi config set --secret ${CONFIG_NAMESPACE}:${key} ... (then rotate it: it has been readable)`);
         }
+    }
+    const retiring = Object.keys(cfg.previousPasswords ?? {});
+    if (retiring.length > 0) {
+        warn(
+            "previousPasswords",
+            `still lets in the old ${retiring.join(", ")}: once every application uses the new outputs, pulumi config rm ${CONFIG_NAMESPACE}:previousPasswords (or --path …${retiring[0]}) and run pulumi up`,
+        );
+    }
+    if (cfg.previousSshPrivateKey !== undefined) {
+        warn("previousSshPrivateKey", `is still authorised on the servers: once this run is done, pulumi config rm ${CONFIG_NAMESPACE}:previousSshPrivateKey and run pulumi up to remove it`);
     }
     if (cfg.sentinel.legacyClientAuth) {
         warn(

@@ -116,6 +116,21 @@ export const redisSchema = z
         minReplicasToWrite: count(0, 100).default(1),
         /** …and lag at most this many seconds. Default: 10. */
         minReplicasMaxLag: count(1, 3600).default(10),
+        /**
+         * Number of logical databases. Redis reads it only at start: a change restarts the nodes one
+         * by one (README "Rolling operations"). Default: 16.
+         */
+        databases: count(1, 10000).default(16),
+        /**
+         * Debian package version of redis-server, redis-sentinel and redis-tools, e.g.
+         * 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them). New servers install it;
+         * running ones move to it one by one (README "Rolling operations"). Default: whatever apt
+         * installs first, never upgraded by redis-ha. Packages runtime only.
+         */
+        packageVersion: z
+            .string()
+            .regex(/^(\d+:)?[0-9][A-Za-z0-9.+~-]*$/, { error: "must be a Debian version such as 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them)" })
+            .optional(),
         /** Delete /var/lib/redis when the stack is destroyed (run `pulumi up` after setting it). Default: false. */
         purgeDataOnDestroy: z.boolean({ error: "must be true or false" }).default(false),
         /**
@@ -240,8 +255,13 @@ export type PasswordKey = (typeof PASSWORD_KEYS)[number];
 /** Secret keys needed only with a proxy. */
 export const PROXY_PASSWORD_KEYS = ["healthCheckPassword", "statsPassword"] as const;
 export type ProxyPasswordKey = (typeof PROXY_PASSWORD_KEYS)[number];
-/** Every key that holds a secret: the SSH key and the passwords. */
-export const SECRET_KEYS = ["sshPrivateKey", ...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS] as const;
+/** Secret keys that may be left out: the proxy's, and the SSH key being retired. */
+export const OPTIONAL_SECRET_KEYS = [...PROXY_PASSWORD_KEYS, "previousSshPrivateKey"] as const;
+/** Every key that holds a secret string: the SSH keys and the passwords (previousPasswords holds more). */
+export const SECRET_KEYS = ["sshPrivateKey", ...PASSWORD_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
+/** The passwords that can rotate with both accepted for a while (previousPasswords). */
+export const ROTATING_KEYS = [...PASSWORD_KEYS, "healthCheckPassword"] as const;
+export type RotatingKey = (typeof ROTATING_KEYS)[number];
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 /** Sentinel's own channels: the sentinels believe anything announced on `__sentinel__:hello`. */
@@ -266,6 +286,26 @@ export const stackConfigSchema = z
             .refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), {
                 error: "is not a private key: pass the file's contents, e.g. pulumi config set --secret redis-ha:sshPrivateKey < ~/.ssh/id_ed25519",
             }),
+        /**
+         * The SSH key being retired, while `sshPrivateKey` holds its successor: each run logs in with it
+         * once to authorise the new key; once it is removed from the config, a run takes its public key
+         * off the servers. Secret. See README "Rotating credentials".
+         */
+        previousSshPrivateKey: z
+            .string()
+            .refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), {
+                error: "is not a private key: pass the old key file's contents, e.g. pulumi config get redis-ha:sshPrivateKey | pulumi config set --secret redis-ha:previousSshPrivateKey",
+            })
+            .optional(),
+        /**
+         * Passwords being retired, by key (e.g. appPassword), while the key itself holds the new one:
+         * Redis and Sentinel accept both until the entry is removed. Secret. README "Rotating credentials".
+         */
+        previousPasswords: z
+            .strictObject(Object.fromEntries(ROTATING_KEYS.map((k) => [k, password(`previousPasswords.${k}`).optional()])) as Record<RotatingKey, z.ZodOptional<ReturnType<typeof password>>>)
+            .optional(),
+        /** Raise it (any new number) to restart every node in the safe order: replicas, then the master after a handover. Default: 0. */
+        rollingRestart: count(0, 1_000_000).default(0),
         /** Seconds to keep retrying SSH while a server boots. Default: 60. */
         sshTimeoutSeconds: count(1, 3600).default(60),
         /** How Redis and Sentinel run: Debian's packages and units, or Docker containers. Default: packages. */
@@ -418,6 +458,20 @@ export const stackConfigSchema = z
             const other = byValue.get(value);
             if (other) problem([key], `is the same as redis-ha:${other}; every user needs its own password`);
             else byValue.set(value, key);
+        }
+        for (const key of ROTATING_KEYS) {
+            const old = cfg.previousPasswords?.[key];
+            if (old === undefined) continue;
+            const holder = byValue.get(old);
+            if (holder === key) problem(["previousPasswords", key], `is the same as redis-ha:${key}: set the new password in redis-ha:${key} and keep the old one here`);
+            else if (holder) problem(["previousPasswords", key], `is the same as redis-ha:${holder}; every user needs its own password`);
+            else if (key === "healthCheckPassword" && cfg.healthCheckPassword === undefined) problem(["previousPasswords", key], "is set but there is no proxy (no healthCheckPassword); remove it");
+        }
+        if (cfg.previousSshPrivateKey !== undefined && cfg.previousSshPrivateKey.trim() === cfg.sshPrivateKey.trim()) {
+            problem(["previousSshPrivateKey"], "is the same as redis-ha:sshPrivateKey: put the new key in sshPrivateKey and the old one here");
+        }
+        if (cfg.redis.packageVersion !== undefined && cfg.runtime === "docker") {
+            problem(["redis", "packageVersion"], "applies to the packages runtime only; with docker, pin the version in redis-ha:docker.image");
         }
     });
 

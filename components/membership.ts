@@ -17,7 +17,7 @@ import { engineLog } from "./provider-log";
 import type Redis from "ioredis";
 import { discoverMaster } from "./discovery";
 import { asAdmin, fieldsOf, healthyFlags } from "./redis-client";
-import { plannedFailover } from "./planned-failover";
+import { groupSettled, plannedFailover } from "./planned-failover";
 import { sshRun } from "./ssh";
 import { type Look, waitUntil } from "./waiter";
 
@@ -71,24 +71,13 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
     const ask = <T>(host: string, port: number, f: (c: Redis) => Promise<T>) => asAdmin(host, port, inputs.adminPassword, f);
     const isMember = (addr: string, port: (m: Member) => number) => inputs.members.some((m) => `${m.ip}:${port(m)}` === addr);
     const staying = (addr: string) => live.some((m) => `${m.ip}:${m.redisPort}` === addr);
-    /**
-     * Settled: every live sentinel monitors the same master, one that stays, with no failover in
-     * progress. (During a failover GET-MASTER-ADDR-BY-NAME already names the promoted replica while
-     * the sentinel still reconfigures the others; a sentinel reset then would keep the old master.)
-     */
-    const settled = async (): Promise<Look<{ addr: string }>> => {
-        const seen = new Set<string>();
-        for (const s of live) {
-            const m = await ask(s.ip, s.sentinelPort, async (c) => fieldsOf((await c.call("SENTINEL", "MASTER", inputs.masterName)) as unknown[])).catch(() => undefined);
-            if (!m) return { done: false, why: `sentinel ${s.name} does not answer` };
-            if (/failover/.test(m.flags ?? "")) return { done: false, why: `sentinel ${s.name} is still failing over (${m.flags})` };
-            seen.add(`${m.ip}:${m.port}`);
-        }
-        const [addr] = [...seen];
-        return seen.size === 1 && staying(addr)
-            ? { done: true, found: { addr }, says: `the live sentinels monitor ${addr}, no failover in progress` }
-            : { done: false, why: `the live sentinels monitor ${[...seen].join(", ")}` };
-    };
+    // Settled: every live sentinel monitors the same master, one that stays, no failover in progress.
+    const settled = groupSettled(
+        live.map((m) => ({ name: m.name, ip: m.ip, port: m.sentinelPort })),
+        inputs.masterName,
+        inputs.adminPassword,
+        staying,
+    );
 
     // 1. A leaving master hands its role to a staying replica first.
     const sentinelsOf = (members: Member[]) => members.map((m) => ({ host: m.ip, port: m.sentinelPort }));

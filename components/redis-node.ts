@@ -5,7 +5,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
-import { ConnectionArgs, RemoteCommand, secretLines } from "./remote-command";
+import type { PreviousPasswords } from "./cluster-args";
+import { ConnectionArgs, RemoteCommand } from "./remote-command";
+import { rotatingSecretLines } from "./rotation";
 import type { Runtime } from "./runtime";
 import { redisNodeEnv } from "./render";
 
@@ -18,7 +20,19 @@ export interface ClusterSecrets {
     app: pulumi.Input<string>;
     healthCheck?: pulumi.Input<string>;
     stats?: pulumi.Input<string>;
+    /** The passwords being retired: still accepted (see rotation.ts). */
+    previous: pulumi.Input<PreviousPasswords>;
 }
+
+/** The config key of each user's password, as redis-node.sh's stdin names them. */
+const REDIS_USER_KEYS = {
+    admin: "adminPassword",
+    replication: "replicationPassword",
+    sentinel: "sentinelAuthPassword",
+    app: "appPassword",
+    discovery: "sentinelPassword",
+    healthcheck: "healthCheckPassword",
+} as const;
 
 export interface RedisNodeArgs {
     cfg: ResolvedConfig;
@@ -45,14 +59,18 @@ export class RedisNode extends pulumi.ComponentResource {
                 update: script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh") }, { STEP: "update" }),
                 delete: script("redis-node-remove.sh"),
                 environment: { ...redisNodeEnv(cfg, node), ...args.runtime.scriptEnv },
-                stdin: secretLines({
-                    admin: secrets.admin,
-                    replication: secrets.replication,
-                    sentinel: secrets.sentinelAuth,
-                    app: secrets.app,
-                    discovery: secrets.sentinel,
-                    ...(cfg.proxy.nodes.length > 0 && secrets.healthCheck ? { healthcheck: secrets.healthCheck } : {}),
-                }),
+                stdin: rotatingSecretLines(
+                    {
+                        admin: secrets.admin,
+                        replication: secrets.replication,
+                        sentinel: secrets.sentinelAuth,
+                        app: secrets.app,
+                        discovery: secrets.sentinel,
+                        ...(cfg.proxy.nodes.length > 0 && secrets.healthCheck ? { healthcheck: secrets.healthCheck } : {}),
+                    },
+                    secrets.previous,
+                    REDIS_USER_KEYS,
+                ),
             },
             // A component's dependsOn does not reach its children by itself: pass it on.
             { parent: this, dependsOn: opts?.dependsOn },

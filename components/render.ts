@@ -92,6 +92,14 @@ export function redisSettings(cfg: ResolvedConfig, node: NodeConfig): string[] {
 }
 
 /**
+ * The settings Redis reads only at start, as "key value" lines: written into redis.conf at
+ * creation, and on a change by the rolling restart (assets/rolling-restart.sh), node by node.
+ */
+export function restartSettings(cfg: ResolvedConfig): string[] {
+    return [`databases ${cfg.redis.databases}`];
+}
+
+/**
  * The settings redis-ha manages for the monitored group, as "key value" lines, each as
  * `SENTINEL SET <name> <key> <value>` takes it: sentinel-node.sh writes them into sentinel.conf
  * at creation (`sentinel <key> <name> <value>`; the quorum in the `sentinel monitor` line) and
@@ -128,10 +136,27 @@ export function redisNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<stri
     return {
         ...clusterEnv(cfg, node),
         REDIS_SETTINGS: redisSettings(cfg, node).join("\n"),
+        RESTART_SETTINGS: restartSettings(cfg).join("\n"),
         ACL_RULES: userLines(aclRules(cfg)),
         PURGE_DATA: cfg.redis.purgeDataOnDestroy ? "yes" : "no",
     };
 }
+
+/** What the nodes should run, as assets/rolling-restart.sh takes it (its environment). */
+export function rollingEnv(cfg: ResolvedConfig, runtime: { name: string; scriptEnv: Record<string, string> }): Record<string, string> {
+    return {
+        REDIS_PORT: String(cfg.redis.port),
+        SENTINEL_PORT: String(cfg.sentinel.port),
+        RESTART_SETTINGS: restartSettings(cfg).join("\n"),
+        PACKAGE_VERSION: cfg.redis.packageVersion ?? "",
+        PACKAGES: REDIS_PACKAGES.join(" "),
+        GENERATION: String(cfg.rollingRestart),
+        ...runtime.scriptEnv,
+    };
+}
+
+/** The Debian packages of Redis that move together to redis.packageVersion. */
+export const REDIS_PACKAGES = ["redis-server", "redis-sentinel", "redis-tools"];
 
 /** Environment of sentinel-node.sh for one node (the runtime adds RUNTIME). */
 export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string, string> {

@@ -3,6 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeConfig } from "./config";
 import type { ConnectionArgs } from "./remote-command";
+import { REDIS_PACKAGES } from "./render";
 
 export type Service = "redis" | "sentinel";
 
@@ -27,7 +28,7 @@ export interface Runtime {
 /** Debian's redis-server and redis-sentinel packages with their own systemd units. */
 export const packagesRuntime: Runtime = {
     name: "packages",
-    packages: ["redis-server", "redis-sentinel", "redis-tools"],
+    packages: REDIS_PACKAGES,
     heldUnits: ["redis-server", "redis-sentinel"],
     scriptEnv: { RUNTIME: "packages" },
     prepare: () => [],

@@ -5,7 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import type { ClusterSecrets } from "./redis-node";
-import { ConnectionArgs, RemoteCommand, secretLines } from "./remote-command";
+import { ConnectionArgs, RemoteCommand } from "./remote-command";
+import { rotatingSecretLines } from "./rotation";
 import type { Runtime } from "./runtime";
 import { sentinelNodeEnv } from "./render";
 
@@ -33,7 +34,11 @@ export class SentinelNode extends pulumi.ComponentResource {
                 update: script("sentinel-node.sh", {}, { STEP: "update" }),
                 delete: script("sentinel-node-remove.sh"),
                 environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv },
-                stdin: secretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel }),
+                stdin: rotatingSecretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel }, secrets.previous, {
+                    admin: "adminPassword",
+                    sentinel: "sentinelAuthPassword",
+                    discovery: "sentinelPassword",
+                }),
                 // The group's name is fixed once sentinels monitor it: a new name is a new sentinel.
                 triggers: [cfg.sentinel.masterName],
             },

@@ -12,6 +12,8 @@ export interface ServerPrepArgs {
     connection: ConnectionArgs;
     kernel: ResolvedConfig["kernel"];
     runtime: Runtime;
+    /** The Debian version of the Redis packages to install (redis.packageVersion), if pinned. */
+    packageVersion?: string;
 }
 
 /** What host-facts.sh reports. */
@@ -54,7 +56,13 @@ export class ServerPrep extends pulumi.ComponentResource {
                 connection,
                 create: script("packages.sh"),
                 delete: script("packages-remove.sh"),
-                environment: { PACKAGES: args.runtime.packages.join(" "), PACKAGE_SET: "redis", HOLD_UNITS: args.runtime.heldUnits.join(" ") },
+                environment: {
+                    PACKAGES: args.runtime.packages.join(" "),
+                    PACKAGE_SET: "redis",
+                    HOLD_UNITS: args.runtime.heldUnits.join(" "),
+                    // Only when pinned: an unpinned stack keeps the environment it always had.
+                    ...(args.packageVersion ? { PACKAGE_VERSION: args.packageVersion } : {}),
+                },
             },
             { parent: this, dependsOn: [facts] },
         );

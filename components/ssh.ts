@@ -242,3 +242,12 @@ export function hostKeyFingerprint(line: string): string | undefined {
     }
     return undefined;
 }
+
+/** The public key of a private key (OpenSSH or PEM), as authorized_keys holds it: "type base64". */
+export function publicKeyOf(privateKey: string): string {
+    const { utils } = require("ssh2") as typeof import("ssh2");
+    const parsed = utils.parseKey(privateKey);
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (key instanceof Error) throw new Error(`not a usable SSH private key: ${key.message}`);
+    return `${key.type} ${key.getPublicSSH().toString("base64")}`;
+}

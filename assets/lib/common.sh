@@ -22,6 +22,21 @@ secret() { [ -n "${secrets[$1]:-}" ] || fatal "no '$1' secret on stdin"; printf 
 # The SHA-256 of a secret, as ACL rules take it (#<hex>): no clear text in files or commands.
 secret_hash() { secret "$1" | sha256sum | cut -d' ' -f1; }
 
+# Whether stdin brought the secret <name>.
+has_secret() { [ -n "${secrets[$1]:-}" ]; }
+
+# The password rules of user <name> as ACL rules take them: "#<hash>" of its secret, and while its
+# password rotates (a `previous-<name>` secret on stdin) also "#<hash>" of the old one: both work.
+password_rules() {
+    printf '#%s' "$(secret_hash "$1")"
+    if has_secret "previous-$1"; then printf ' #%s' "$(secret_hash "previous-$1")"; fi
+}
+
+# Which secret logs in as admin: `admin`, or while the admin password rotates, `previous-admin`
+# on a server that has not taken the new one yet. wait_pong switches it until one works.
+admin_secret="admin"
+admin_password() { secret "$admin_secret"; }
+
 # A value in double quotes as redis.conf and sentinel.conf read it: any printable password,
 # with its backslashes and double quotes escaped.
 conf_quote() { local v=$1; v=${v//\\/\\\\}; v=${v//\"/\\\"}; printf '"%s"' "$v"; }
@@ -71,12 +86,18 @@ remove_unit() {
 # master with stale data.
 # Usage: discover_master <name> "<ip:port …>" "<node ips>"
 discover_master() {
-    local name=$1 peers=$2 ips=$3 pass peer answer ip port votes=() best count needed
-    pass=$(secret discovery)
+    local name=$1 peers=$2 ips=$3 pass peer answer ip port votes=() best count needed passes=(discovery)
+    # While Sentinel's password rotates, a sentinel not updated yet knows only the previous one.
+    ! has_secret previous-discovery || passes+=(previous-discovery)
     needed=$(($(wc -w <<<"$peers") / 2 + 1))
     for peer in $peers; do
-        answer=$(REDISCLI_AUTH=$pass timeout 3 redis-cli --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
-            SENTINEL get-master-addr-by-name "$name" 2>/dev/null | tr '\n' ' ') || continue
+        answer=""
+        for pass in "${passes[@]}"; do
+            answer=$(REDISCLI_AUTH=$(secret "$pass") timeout 3 redis-cli --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
+                SENTINEL get-master-addr-by-name "$name" 2>/dev/null | tr '\n' ' ') && [[ $answer != *WRONGPASS* && $answer != *NOAUTH* ]] && break
+            answer=""
+        done
+        [ -n "$answer" ] || continue
         read -r ip port <<<"$answer"
         [[ " $ips " == *" $ip "* && $port =~ ^[0-9]+$ ]] && votes+=("$ip $port")
     done
@@ -95,6 +116,9 @@ wait_pong() {
     local i
     for ((i = 0; i < 100; i++)); do
         [ "$("$2" PING 2>/dev/null)" = PONG ] && return 0
+        if has_secret previous-admin; then # the admin password rotates: try the other one
+            if [ "$admin_secret" = admin ]; then admin_secret="previous-admin"; else admin_secret="admin"; fi
+        fi
         sleep 0.1
     done
     fatal "$1 does not answer: journalctl -u $1 or docker logs, and /var/log/redis/"

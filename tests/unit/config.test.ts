@@ -110,6 +110,16 @@ describe("stack config", () => {
         ["an unknown node to recover from", (c) => Object.assign(c, { recoverFrom: "redis-9" }), /^redis-ha:recoverFrom names no node \(nodes: redis-1, redis-2, redis-3\)/],
         ["a majority of nodes down", (c) => c.nodes.slice(1).forEach((n) => Object.assign(n, { down: true })), /^redis-ha:nodes marks redis-2, redis-3 down, leaving 1 of 3 sentinels: less than a majority \(2\)/],
         ["down as a string", (c) => Object.assign(c.nodes[0], { down: "yes" }), /^redis-ha:nodes\[0\]\.down must be true or false/],
+        ["a previous password equal to the new one", (c) => Object.assign(c, { previousPasswords: { appPassword: c.appPassword } }), /^redis-ha:previousPasswords\.appPassword is the same as redis-ha:appPassword: set the new password in redis-ha:appPassword and keep the old one here/],
+        ["a previous password another user has now", (c) => Object.assign(c, { previousPasswords: { appPassword: c.adminPassword } }), /^redis-ha:previousPasswords\.appPassword is the same as redis-ha:adminPassword/],
+        ["a short previous password", (c) => Object.assign(c, { previousPasswords: { adminPassword: "short" } }), /^redis-ha:previousPasswords\.adminPassword is too short/],
+        ["a previous password of an unknown key", (c) => Object.assign(c, { previousPasswords: { statsPassword: "stats-old-0123456789" } }), /^redis-ha:previousPasswords Unrecognized key: "statsPassword"/],
+        ["a previous health-check password without a proxy", (c) => Object.assign(c, { previousPasswords: { healthCheckPassword: "hc-old-0123456789abc" } }), /^redis-ha:previousPasswords\.healthCheckPassword is set but there is no proxy/],
+        ["the same SSH key as previous", (c) => Object.assign(c, { previousSshPrivateKey: c.sshPrivateKey }), /^redis-ha:previousSshPrivateKey is the same as redis-ha:sshPrivateKey/],
+        ["a package version with docker", (c) => Object.assign(c, { runtime: "docker", redis: { ...c.redis, packageVersion: "5:7.0.15-1~deb12u10" } }), /^redis-ha:redis\.packageVersion applies to the packages runtime only/],
+        ["a package version that is not one", (c) => (c.redis.packageVersion = "latest"), /^redis-ha:redis\.packageVersion must be a Debian version such as 5:7\.0\.15-1~deb12u10/],
+        ["no databases", (c) => (c.redis.databases = 0), /^redis-ha:redis\.databases must be at least 1/],
+        ["a rolling restart that is not a counter", (c) => Object.assign(c, { rollingRestart: -1 }), /^redis-ha:rollingRestart must be at least 0/],
     ];
     itRejects(good, cases);
 
@@ -400,6 +410,8 @@ describe("configWarnings", () => {
         ["a proxy password in clear text", () => parseStackConfig(proxiedConfig({ nodes: ["a"], writeVip: "10.1.0.100", readVip: "10.1.0.101" })), (k) => k !== "redis-ha:statsPassword", /^redis-ha:statsPassword is stored in the stack file in clear text; encrypt it: pulumi config set --secret redis-ha:statsPassword /],
         ["the SSH key in clear text", () => parseStackConfig(good()), (k) => k !== "redis-ha:sshPrivateKey", /^redis-ha:sshPrivateKey is stored in the stack file in clear text; encrypt it: pulumi config set --secret redis-ha:sshPrivateKey /],
         ["legacy client auth", () => withRaw((c) => (c.sentinel.legacyClientAuth = true)), undefined, /^redis-ha:sentinel\.legacyClientAuth is true: Sentinel's default user stays on .*then pulumi config set --path redis-ha:sentinel\.legacyClientAuth false/],
+        ["old passwords still accepted", () => withRaw((c) => Object.assign(c, { previousPasswords: { appPassword: "app-old-0123456789ab", adminPassword: "adm-old-0123456789ab" } })), () => true, /^redis-ha:previousPasswords still lets in the old adminPassword, appPassword: once every application uses the new outputs, pulumi config rm redis-ha:previousPasswords/],
+        ["an old SSH key still authorised", () => withRaw((c) => Object.assign(c, { previousSshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nold\n-----END OPENSSH PRIVATE KEY-----\n" })), () => true, /^redis-ha:previousSshPrivateKey is still authorised on the servers: once this run is done, pulumi config rm redis-ha:previousSshPrivateKey/],
     ];
     for (const [what, cfg, isSecret, expected] of cases) {
         it(`warns about ${what}`, () => {

@@ -1,5 +1,6 @@
 // A valid stack config for unit tests, to change one thing at a time.
-export const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+/** A real key (ed25519, made for this run): the program derives its public key. */
+export const KEY = (require("ssh2") as typeof import("ssh2")).utils.generateKeyPairSync("ed25519").private;
 
 export const PASSWORDS = {
     adminPassword: "admin-0123456789abcdef",

@@ -61,8 +61,10 @@ describe("program (mocks)", function () {
                 dynamic("redis-ha-sentinel-agreement"),
                 dynamic("redis-ha-master-election"),
                 dynamic("redis-ha-membership"),
+                dynamic("redis-ha-rolling-restart"),
                 ...NODES.flatMap((n) => [
                     dynamic(`${n}-host-key`),
+                    dynamic(`${n}-ssh-key`),
                     dynamic(`${n}-facts`),
                     dynamic(`${n}-packages`),
                     dynamic(`${n}-kernel`),
@@ -149,7 +151,7 @@ describe("program (mocks)", function () {
             redis: `admin ${PASSWORDS.adminPassword}\nreplication ${PASSWORDS.replicationPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\napp ${PASSWORDS.appPassword}\ndiscovery ${PASSWORDS.sentinelPassword}\n`,
             sentinel: `admin ${PASSWORDS.adminPassword}\nsentinel ${PASSWORDS.sentinelAuthPassword}\ndiscovery ${PASSWORDS.sentinelPassword}\n`,
         };
-        const waiters = ["redis-ha-sentinel-agreement", "redis-ha-runtime", "redis-ha-master-election", "redis-ha-membership"];
+        const waiters = ["redis-ha-sentinel-agreement", "redis-ha-runtime", "redis-ha-master-election", "redis-ha-membership", "redis-ha-rolling-restart"];
         for (const r of recorded.filter((x) => x.type === "pulumi-nodejs:dynamic:Resource" && !waiters.includes(x.name))) {
             assert.ok(isSecret(r.inputs.connection), `${r.name}: the connection (with the SSH key) is not secret`);
             const kind = r.name.split("-").pop()!;
@@ -168,6 +170,8 @@ describe("program (mocks)", function () {
         assert.ok(isSecret(named("redis-ha-master-election").inputs.adminPassword));
         const membership = named("redis-ha-membership").inputs;
         assert.ok(isSecret(membership.adminPassword) && isSecret(membership.sshPrivateKey));
+        const rolling = named("redis-ha-rolling-restart").inputs;
+        assert.ok(isSecret(rolling.adminPassword) && isSecret(rolling.previousAdminPassword) && isSecret(rolling.sshPrivateKey));
     });
 
     it("re-checks the agreement whenever a node command runs again", () => {

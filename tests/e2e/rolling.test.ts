@@ -1,0 +1,248 @@
+// Rolling operations on the lab, with real `pulumi up` runs on one stack with the VIP proxy: an
+// explicit rolling restart; a restart-only setting and a package version change together, the
+// run killed after the first node restarted and run again; every password rotated (old and new
+// both accepted, then the old one refused); the SSH key rotated. Writers run through Sentinel
+// (ioredis) and the write VIP during each; every acknowledged write is counted. Prints the table.
+import * as assert from "assert";
+import { execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import Redis, { type RedisOptions } from "ioredis";
+import { sshRun } from "../../components/ssh";
+import { writer } from "../../scripts/drill/drill";
+import { askRedis, freshStack, labAgreement, labConfig, labHosts, labKey, newPasswords, onHost, ROOT, timed } from "./lab";
+
+const SENTINEL = { downAfterMilliseconds: 2000, failoverTimeout: 10000, agreementTimeoutSeconds: 120 };
+const ROTATING = ["adminPassword", "replicationPassword", "sentinelAuthPassword", "sentinelPassword", "appPassword", "healthCheckPassword"] as const;
+
+describe("lab rolling operations: restart, upgrade, rotate", function () {
+    const hosts = labHosts();
+    const subnet = hosts[0].ip.replace(/\.\d+$/, "");
+    const stamp = Date.now().toString(36);
+    let passwords: Record<string, string> = { ...newPasswords(), healthCheckPassword: `hc-${stamp}-0123456789`, statsPassword: `st-${stamp}-0123456789` };
+    const table: string[][] = [["operation", "pulumi up (s)", "path", "attempted", "acked", "failed", "lost", "longest pause (s)", "master before → after"]];
+    const notes: string[] = [];
+    let stack: Awaited<ReturnType<typeof freshStack>>;
+    let output = "";
+    const onOutput = (s: string) => (output += s);
+    let redisConfig: Record<string, unknown> = { maxmemory: "64mb" };
+
+    const admin = () => ({ username: "admin", password: passwords.adminPassword });
+    const master = async () => (await labAgreement(hosts, passwords.adminPassword, 120)).master.name;
+    const up = async () => {
+        output = "";
+        const [result, secs] = await timed(() => stack.up({ onOutput }));
+        assert.strictEqual(result.summary.result, "succeeded");
+        return secs;
+    };
+    const restartsOn = (host: string, pattern: string) => Number(onHost(host, `grep -c -- '${pattern}' /var/lib/redis-ha/restarts.log 2>/dev/null || true`).trim());
+    /** Per host: how many times redis-server and redis-sentinel restarted so far (restarts.log). */
+    const restartCounts = () => Object.fromEntries(hosts.map((h) => [h.name, [restartsOn(h.name, "Z redis "), restartsOn(h.name, "Z sentinel ")]]));
+    /** Each service of each host restarted exactly once since `before`. */
+    const onceEach = (before: Record<string, number[]>, what: string) => {
+        const now = restartCounts();
+        for (const h of hosts) assert.deepStrictEqual([now[h.name][0] - before[h.name][0], now[h.name][1] - before[h.name][1]], [1, 1], `${h.name}: restarts of redis-server and redis-sentinel for ${what}`);
+    };
+
+    /**
+     * Runs fn while two clients write every 20 ms (ioredis through Sentinel, and through the write
+     * VIP), with the clients' options as the outputs give them before fn; adds a table row. The
+     * clients fail fast, as in the drill, or with `patient` as an application's would: ioredis's
+     * defaults (a command waits while the client reconnects).
+     */
+    const withWriters = async (operation: string, fn: () => Promise<number>, patient = false) => {
+        const outs = await stack.outputs();
+        const opts = patient
+            ? { connectTimeout: 1000, retryStrategy: () => 100, lazyConnect: true }
+            : { enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => 100, lazyConnect: true };
+        const sentinel = new Redis({ ...(outs.ioredis.value as RedisOptions), ...opts, failoverDetector: true, sentinelRetryStrategy: () => 100 });
+        const vip = new Redis({ ...(outs.vipClient.value as RedisOptions), ...opts });
+        for (const c of [sentinel, vip]) c.on("error", () => undefined);
+        await Promise.all([sentinel.connect(), vip.connect()]);
+        const writers = [writer("sentinel", sentinel, `rolling:${stamp}`, 20), writer("vip", vip, `rolling:${stamp}`, 20)];
+        const before = await master();
+        const t0 = Date.now();
+        let secs = 0;
+        try {
+            secs = await fn();
+        } finally {
+            await Promise.all(writers.map((w) => w.stop()));
+            sentinel.disconnect();
+            vip.disconnect();
+        }
+        const t1 = Date.now();
+        const after = await master();
+        const reader = new Redis({ ...((await stack.outputs()).ioredis.value as RedisOptions), lazyConnect: true });
+        reader.on("error", () => undefined);
+        await reader.connect();
+        const results = [];
+        for (const w of writers) {
+            const r = { ...w.result(t0, t1), lost: await w.lost(reader) };
+            results.push(r);
+            table.push([operation, secs.toFixed(1), r.path, String(r.attempted), String(r.acknowledged), String(r.failed), String(r.lost), r.outageSeconds.toFixed(1), `${before} → ${after}`]);
+        }
+        reader.disconnect();
+        for (const r of results) assert.strictEqual(r.lost, 0, `${operation}: acknowledged writes lost on the ${r.path} path`);
+        return { results, before, after };
+    };
+
+    before(async () => {
+        stack = await freshStack("lab-rolling", {
+            ...labConfig(hosts, passwords as never),
+            "redis-ha:sentinel": { value: JSON.stringify(SENTINEL) },
+            "redis-ha:proxy": { value: JSON.stringify({ nodes: [hosts[0].name, hosts[1].name], writeVip: `${subnet}.100`, readVip: `${subnet}.101` }) },
+            "redis-ha:healthCheckPassword": { value: passwords.healthCheckPassword, secret: true },
+            "redis-ha:statsPassword": { value: passwords.statsPassword, secret: true },
+        });
+        await up();
+    });
+
+    after(async () => {
+        const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+        console.log(table.map((row) => `    ${row.map((c, i) => c.padEnd(widths[i])).join("  ")}`).join("\n"));
+        notes.forEach((n) => console.log(`    ${n}`));
+        await stack?.destroy().catch(() => undefined);
+        await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
+    });
+
+    it("restarts every node once when rollingRestart is raised: replicas first, the master after a handover", async () => {
+        await stack.setConfig("redis-ha:rollingRestart", { value: "1" });
+        const counts = restartCounts();
+        const { results, before, after } = await withWriters("rolling restart", up);
+        assert.notStrictEqual(after, before, "the master did not hand over its role");
+        onceEach(counts, "the rolling restart");
+        // (The engine prints each line twice: as progress, and again among the diagnostics.)
+        const order = [...new Set([...output.matchAll(/rolling restart: (\S+): restarted/g)].map((m) => m[1]))];
+        assert.strictEqual(order[order.length - 1], before, `the master restarts last: ${order.join(", ")}`);
+        const held = /writes were held ([\d.]+) s/.exec(output);
+        assert.ok(held, "the handover did not say how long it held writes");
+        notes.push(`rolling restart: order ${order.join(", ")}; the handover held writes ${held[1]} s; failed writes ${results.map((r) => `${r.path} ${r.failed}`).join(", ")}`);
+        const again = await stack.preview();
+        assert.deepStrictEqual(Object.keys(again.changeSummary), ["same"], "a run after the rolling restart would change something");
+    });
+
+    it("moves to a restart-only setting and another package version; killed after the first node, the re-run restarts each node once", async () => {
+        const installed = (await stack.outputs()).nodes.value[hosts[0].name].packages["redis-server"] as string;
+        const versions = onHost(hosts[0].name, "apt-cache madison redis-server | awk '{print $3}'").trim().split("\n");
+        const other = versions.find((v) => v !== installed);
+        assert.ok(other, `only ${installed} is available: no version to move to`);
+        redisConfig = { ...redisConfig, databases: 32, packageVersion: other };
+        await stack.setConfig("redis-ha:redis", { value: JSON.stringify(redisConfig) });
+        const counts = restartCounts();
+        // restarts.log outlives the stacks on the lab hosts: what counts is what it gained since.
+        const restartedNow = () => {
+            const now = restartCounts();
+            return hosts.filter((h) => now[h.name][0] > counts[h.name][0]).map((h) => h.name);
+        };
+        const { before, after } = await withWriters(`packages ${installed} → ${other} and databases 32, interrupted`, async () => {
+            // The first run is killed once one node's Redis restarted, as a dead laptop would.
+            const killed = await killedAfter(() => restartedNow().length > 0);
+            notes.push(`interrupted run: killed after ${killed.toFixed(1)} s, once ${restartedNow().join(", ")} had restarted`);
+            const [, secs] = await timed(up);
+            return killed + secs;
+        });
+        onceEach(counts, "the new version and setting, across the killed run and the re-run");
+        for (const h of hosts) {
+            assert.strictEqual(onHost(h.name, "dpkg-query -W -f='${Version}' redis-server").trim(), other);
+            const databases = await askRedis({ host: h.ip, port: 6379, ...admin() }, (c) => c.call("CONFIG", "GET", "databases") as Promise<string[]>);
+            assert.strictEqual(databases?.[1], "32", `${h.name}: databases`);
+        }
+        notes.push(`version change: ${before} → ${after}; every node runs ${other}, databases 32`);
+    });
+
+    it("rotates every password: old and new both work, the outputs switch, no request fails; then the old ones are refused", async () => {
+        const old = { ...passwords };
+        const next = Object.fromEntries(ROTATING.map((k) => [k, `${k}-new-${stamp}`]));
+        // As README "Rotating credentials" says: each old password under previousPasswords, the new one in its key.
+        for (const k of ROTATING) {
+            await stack.setConfig(`redis-ha:previousPasswords.${k}`, { value: old[k], secret: true }, true);
+            await stack.setConfig(`redis-ha:${k}`, { value: next[k], secret: true });
+        }
+        // The writers keep the old credentials through the run: the applications have not moved yet.
+        const rotate = await withWriters("every password: new added", up, true);
+        passwords = { ...passwords, ...next };
+        const outs = await stack.outputs();
+        assert.strictEqual((outs.ioredis.value as RedisOptions).password, next.appPassword);
+        assert.strictEqual((outs.ioredis.value as { sentinelPassword: string }).sentinelPassword, next.sentinelPassword);
+        for (const h of hosts) {
+            for (const [user, key] of [["admin", "adminPassword"], ["app", "appPassword"], ["healthcheck", "healthCheckPassword"]] as const) {
+                for (const password of [old[key], next[key]]) {
+                    assert.strictEqual(await askRedis({ host: h.ip, port: 6379, username: user, password }, (c) => c.ping()), "PONG", `${h.name}: ${user} with the ${password === old[key] ? "old" : "new"} password`);
+                }
+            }
+        }
+        // Then the applications move (new outputs), and the old passwords go.
+        await stack.removeConfig("redis-ha:previousPasswords");
+        const retire = await withWriters("every password: old removed", up, true);
+        for (const r of [...rotate.results, ...retire.results]) assert.strictEqual(r.failed, 0, `a ${r.path} request failed during the rotation`);
+        // The attacker's view: every old password is refused, for its user, on every Redis and Sentinel.
+        const users: [string, (typeof ROTATING)[number], number][] = [
+            ["admin", "adminPassword", 6379], ["replication", "replicationPassword", 6379], ["sentinel", "sentinelAuthPassword", 6379], ["app", "appPassword", 6379], ["healthcheck", "healthCheckPassword", 6379],
+            ["admin", "adminPassword", 26379], ["sentinel", "sentinelAuthPassword", 26379], ["discovery", "sentinelPassword", 26379],
+        ];
+        for (const h of hosts) {
+            for (const [user, key, port] of users) {
+                assert.strictEqual(await askRedis({ host: h.ip, port, username: user, password: old[key] }, (c) => c.ping()), undefined, `${h.name}:${port}: ${user} still takes the old password`);
+                assert.strictEqual(await askRedis({ host: h.ip, port, username: user, password: next[key] }, (c) => c.ping()), "PONG", `${h.name}:${port}: ${user} does not take the new password`);
+            }
+            const link = await askRedis({ host: h.ip, port: 6379, ...admin() }, (c) => c.info("replication"));
+            assert.ok(/role:master/.test(link!) || /master_link_status:up/.test(link!), `${h.name}: replication link down after the rotation`);
+        }
+        const again = await stack.preview();
+        assert.deepStrictEqual(Object.keys(again.changeSummary), ["same"], "a run after the rotation would change something");
+    });
+
+    it("rotates the SSH key: the new one authorised and used, then the old one taken off", async () => {
+        const { utils } = require("ssh2") as typeof import("ssh2");
+        const fresh = utils.generateKeyPairSync("ed25519").private;
+        const oldKey = labKey();
+        const login = (ip: string, key: string) => sshRun({ host: ip, user: "root", privateKey: key, dialTimeoutSeconds: 5 }, "true", {}, "").then(() => true, () => false);
+        await stack.setConfig("redis-ha:previousSshPrivateKey", { value: oldKey, secret: true });
+        await stack.setConfig("redis-ha:sshPrivateKey", { value: fresh, secret: true });
+        try {
+            await withWriters("SSH key: new authorised", up);
+            for (const h of hosts) assert.deepStrictEqual([await login(h.ip, fresh), await login(h.ip, oldKey)], [true, true], `${h.name}: new and old key`);
+            await stack.removeConfig("redis-ha:previousSshPrivateKey");
+            await withWriters("SSH key: old removed", up);
+            for (const h of hosts) assert.deepStrictEqual([await login(h.ip, fresh), await login(h.ip, oldKey)], [true, false], `${h.name}: only the new key`);
+        } finally {
+            // The lab's own tools log in with the lab key: give it back to every host.
+            const pub = execFileSync("ssh-keygen", ["-y", "-f", execFileSync("bash", [path.join(ROOT, "lab", "lab.sh"), "key"], { encoding: "utf8" }).trim()], { encoding: "utf8" }).trim();
+            for (const h of hosts) await sshRun({ host: h.ip, user: "root", privateKey: fresh, dialTimeoutSeconds: 5 }, `grep -qF '${pub}' /root/.ssh/authorized_keys || echo '${pub}' >>/root/.ssh/authorized_keys`, {}, "").catch(() => undefined);
+        }
+        const again = await stack.preview();
+        assert.deepStrictEqual(Object.keys(again.changeSummary), ["same"], "a run after the key rotation would change something");
+    });
+
+    /**
+     * Starts `pulumi up` on the stack (the real CLI, as an operator would) and kills it and every
+     * process under it with SIGKILL as soon as `cond` holds (a machine that dies); clears the lock the dead run left in the
+     * file backend (README "Rolling operations"). Returns the seconds it ran.
+     */
+    async function killedAfter(cond: () => boolean): Promise<number> {
+        const started = Date.now();
+        const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", stack.name, "--non-interactive"], { cwd: ROOT, detached: true, stdio: "ignore" });
+        const exited = new Promise((r) => child.on("exit", r));
+        for (;;) {
+            await new Promise((r) => setTimeout(r, 500));
+            if (cond()) break;
+            if (child.exitCode !== null) throw new Error("the run ended before it could be interrupted");
+            if (Date.now() - started > 600_000) throw new Error("no node restarted within 600 s");
+        }
+        // The whole tree: the engine starts its plugins (the dynamic providers) in process groups of their own.
+        const tree = [child.pid!];
+        const parents = execFileSync("ps", ["-e", "-o", "pid=,ppid="], { encoding: "utf8" }).trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number));
+        for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
+        for (const pid of tree) {
+            try {
+                process.kill(pid, "SIGKILL");
+            } catch {
+                // gone already
+            }
+        }
+        await exited;
+        const backend = (process.env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
+        fs.rmSync(path.join(backend, ".pulumi", "locks", "organization", "redis-ha", stack.name), { recursive: true, force: true });
+        return (Date.now() - started) / 1000;
+    }
+});
