@@ -30,6 +30,7 @@ import { unreachableMessage, unreachableNodes } from "./reachability";
 import { rollingEnv } from "./render";
 import { RollingRestart } from "./rolling-restart";
 import { sshKeyRotation } from "./ssh-key-rotation";
+import { ContainerGate, rollingOrder } from "./container-gate";
 
 export type { ClusterArgs } from "./cluster-args";
 
@@ -118,17 +119,48 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     // Each node's SSH host key is pinned first; every command then refuses another key.
     const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, nodeChild(n, { dependsOn: [guard] }))]));
     const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
+    const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
+    const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
+    const isLive = (e: NodeEndpoint) => live.some((n) => n.name === e.name);
+    // The master right now, as the sentinels say (after a failover it differs from the config).
+    const discovered = pulumi
+        .output(secrets.sentinel)
+        .apply((password) => discoverMaster(sentinelEndpoints, cfg.sentinel.masterName, password));
+
+    // Docker: a new image replaces the containers one node at a time, replicas first, the master
+    // last after a handover: each Redis container waits for its gate, each gate for the Redis
+    // container before it (container-gate.ts); the Sentinel containers follow the same order.
+    const containers = { redis: new Map<string, pulumi.Resource>(), sentinel: new Map<string, pulumi.Resource>() };
+    const order = discovered.apply((d) => rollingOrder(live.map((n) => n.name), redisEndpoints.find((r) => r.host === d?.host && r.port === d?.port)?.name ?? cfg.initialMaster));
+    const previous = (node: string, of: Map<string, pulumi.Resource>) =>
+        order.apply((o) => (o.indexOf(node) > 0 ? [of.get(o[o.indexOf(node) - 1])!] : []));
+    const docker = runtime instanceof DockerRuntime ? runtime : undefined;
+    const gateOf = (node: NodeConfig) =>
+        new ContainerGate(
+            `${node.name}-container-gate`,
+            {
+                masterName: cfg.sentinel.masterName,
+                node: node.name,
+                redis: redisEndpoints.filter(isLive),
+                sentinels: sentinelEndpoints.filter(isLive),
+                image: docker!.imageOf(node),
+                adminPassword: secrets.admin,
+                timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
+            },
+            { ...child(), dependsOn: previous(node.name, containers.redis) },
+        );
+
     const redis = cfg.nodes.map((node) => {
         const connection = connections.get(node.name)!;
         // The new SSH key is authorised (with the old one, while it rotates) before anything else runs.
         const sshKey = sshKeyRotation(node.name, node.sshUser, connection, sshPrivateKey, previousSshPrivateKey, nodeChild(node, { dependsOn: [ssh.get(node.name)!.hostKey] }));
         const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime, packageVersion: cfg.redis.packageVersion }, nodeChild(node, { dependsOn: [sshKey] }));
         preps.set(node.name, prep);
-        return new RedisNode(node.name, { cfg, node, connection, secrets, runtime }, nodeChild(node, { dependsOn: prep.done }));
+        const gated = docker && !node.down ? [gateOf(node)] : undefined;
+        const redisNode = new RedisNode(node.name, { cfg, node, connection, secrets, runtime, after: gated }, nodeChild(node, { dependsOn: prep.done }));
+        containers.redis.set(node.name, redisNode.ready);
+        return redisNode;
     });
-    const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
-    const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
-    const isLive = (e: NodeEndpoint) => live.some((n) => n.name === e.name);
 
     // With no sentinel majority (a new or re-created cluster), the master is the node with the
     // newest data; the others become its replicas before any sentinel starts.
@@ -147,14 +179,15 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         { ...child(), dependsOn: redis.map((r) => r.ready) },
     );
     // Sentinels start once the Redis nodes form one group, so they find it as it should be.
-    const sentinels = cfg.nodes.map(
-        (node) =>
-            new SentinelNode(
-                node.name,
-                { cfg, node, connection: connections.get(node.name)!, secrets, runtime },
-                nodeChild(node, { dependsOn: [election] }),
-            ),
-    );
+    const sentinels = cfg.nodes.map((node) => {
+        const sentinel = new SentinelNode(
+            node.name,
+            { cfg, node, connection: connections.get(node.name)!, secrets, runtime, after: docker && !node.down ? previous(node.name, containers.sentinel) : undefined },
+            nodeChild(node, { dependsOn: [election] }),
+        );
+        containers.sentinel.set(node.name, sentinel.ready);
+        return sentinel;
+    });
 
     // Nodes that left are stopped and forgotten before the group is checked.
     const members = cfg.nodes.map((n) =>
@@ -210,7 +243,8 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                 : {}),
             adminPassword: secrets.admin,
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
-            revisions: [...redis, ...sentinels].map((n) => n.command.runId),
+            // Checked again when a command ran, or a container was replaced.
+            revisions: [...redis, ...sentinels].map((n) => (n.ready === n.command ? n.command.runId : (n.ready as pulumi.CustomResource).id)),
         },
         { ...child("sentinel-agreement"), dependsOn: [rolling] },
     );
@@ -234,12 +268,8 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                   { ...child("vip-proxy"), dependsOn: [agreement] },
               );
 
-    // The master right now, as the sentinels say (after a failover it differs from the config);
-    // before any sentinel runs, the one the agreement found at the last change.
-    const discovered = pulumi
-        .output(secrets.sentinel)
-        .apply((password) => discoverMaster(sentinelEndpoints, cfg.sentinel.masterName, password));
-    // Where the master is is no secret, even though finding out took a password.
+    // The master as the sentinels name it; before any sentinel runs, the one the agreement found
+    // at the last change. Where the master is is no secret, even though finding out took a password.
     const currentMaster = pulumi.unsecret(
         pulumi.all([discovered, agreement.master]).apply(([d, agreed]) => {
             const found = d && redisEndpoints.find((r) => r.host === d.host && r.port === d.port);

@@ -78,7 +78,12 @@ export class DockerRuntime implements Runtime {
         return [host, image];
     }
 
-    start(service: Service, node: NodeConfig, configured: pulumi.Resource, parent: pulumi.Resource): pulumi.Resource {
+    /** The image a node's containers run (its id once pulled), for its ContainerGate. */
+    imageOf(node: NodeConfig): pulumi.Input<string> {
+        return this.images.get(node.name)!;
+    }
+
+    start(service: Service, node: NodeConfig, configured: pulumi.Resource, parent: pulumi.Resource, after?: pulumi.Input<pulumi.Resource[]>): pulumi.Resource {
         const spec = containerSpec(this.cfg, service);
         return new docker.Container(
             `${node.name}-${service}-container`,
@@ -93,7 +98,14 @@ export class DockerRuntime implements Runtime {
                 // The container must never be replaced by surprise: its data lives on the host.
                 mustRun: true,
             },
-            { parent, provider: this.providers.get(node.name), dependsOn: [configured] },
+            {
+                parent,
+                provider: this.providers.get(node.name),
+                dependsOn: after === undefined ? [configured] : pulumi.output(after).apply((a) => [configured, ...a]),
+                // A new container cannot start beside the old one (same name, same ports on the host
+                // network): the old one goes first, one node at a time (`after`, container-gate.ts).
+                deleteBeforeReplace: true,
+            },
         );
     }
 }

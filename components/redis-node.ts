@@ -40,6 +40,8 @@ export interface RedisNodeArgs {
     connection: ConnectionArgs;
     secrets: ClusterSecrets;
     runtime: Runtime;
+    /** With docker: what the container waits for before a replacement (see container-gate.ts). */
+    after?: pulumi.Input<pulumi.Resource[]>;
 }
 
 export class RedisNode extends pulumi.ComponentResource {
@@ -75,7 +77,7 @@ export class RedisNode extends pulumi.ComponentResource {
             // A component's dependsOn does not reach its children by itself: pass it on.
             { parent: this, dependsOn: opts?.dependsOn },
         );
-        this.ready = args.runtime.start("redis", node, this.command, this) ?? this.command;
+        this.ready = args.runtime.start("redis", node, this.command, this, args.after) ?? this.command;
         this.registerOutputs({});
     }
 }

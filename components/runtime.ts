@@ -18,11 +18,12 @@ export interface Runtime {
     /** Host preparation beyond packages; returns what later steps must wait for. */
     prepare(node: NodeConfig, connection: ConnectionArgs, after: pulumi.Resource[], parent: pulumi.Resource): pulumi.Resource[];
     /**
-     * Runs a service once its configuration is written (`configured`). Debian's units are
-     * restarted by the scripts themselves, so the packages runtime returns nothing; the docker
-     * runtime returns the container.
+     * Runs a service once its configuration is written (`configured`) and `after` is done (with
+     * docker: the gate or container before it in the rolling order). Debian's units are restarted
+     * by the scripts themselves, so the packages runtime returns nothing; the docker runtime
+     * returns the container.
      */
-    start(service: Service, node: NodeConfig, configured: pulumi.Resource, parent: pulumi.Resource): pulumi.Resource | undefined;
+    start(service: Service, node: NodeConfig, configured: pulumi.Resource, parent: pulumi.Resource, after?: pulumi.Input<pulumi.Resource[]>): pulumi.Resource | undefined;
 }
 
 /** Debian's redis-server and redis-sentinel packages with their own systemd units. */

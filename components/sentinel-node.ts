@@ -16,6 +16,8 @@ export interface SentinelNodeArgs {
     connection: ConnectionArgs;
     secrets: ClusterSecrets;
     runtime: Runtime;
+    /** With docker: what the container waits for before a replacement (see container-gate.ts). */
+    after?: pulumi.Input<pulumi.Resource[]>;
 }
 
 export class SentinelNode extends pulumi.ComponentResource {
@@ -45,7 +47,7 @@ export class SentinelNode extends pulumi.ComponentResource {
             // A component's dependsOn does not reach its children by itself: pass it on.
             { parent: this, dependsOn: opts?.dependsOn },
         );
-        this.ready = args.runtime.start("sentinel", node, this.command, this) ?? this.command;
+        this.ready = args.runtime.start("sentinel", node, this.command, this, args.after) ?? this.command;
         this.registerOutputs({});
     }
 }

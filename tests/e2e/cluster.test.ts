@@ -64,7 +64,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
     it("previews the whole cluster without touching a server", async () => {
         const [preview, secs] = await timed(() => stack.preview({ onOutput }));
         figures.push(`pulumi preview (fresh): ${secs.toFixed(1)} s`);
-        assert.strictEqual(preview.changeSummary.create, 1 + 1 + 1 + hosts.length * 9 + 3); // stack, cluster, settings guard, per host, election, membership, agreement
+        assert.strictEqual(preview.changeSummary.create, 1 + 1 + 1 + hosts.length * 10 + 4); // stack, cluster, settings guard, per host, election, membership, rolling restart, agreement
         for (const h of hosts) assert.match(onHost(h.name, "test -e /var/lib/redis-ha && echo present || echo absent"), /absent/);
     });
 
@@ -139,12 +139,13 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         await stack.preview({ expectNoChanges: true });
     });
 
-    it("records the resource graph: host key, prep, then Redis, the election, Sentinel, the membership, the agreement", () => {
+    it("records the resource graph: host key, SSH key, prep, then Redis, the election, Sentinel, the membership, the rolling restart, the agreement", () => {
         const byName = new Map(exportState(stack.name).resources.map((r) => [r.urn.split("::").pop()!, r.dependencies ?? []]));
         const dependsOn = (a: string, b: string) => assert.ok(byName.get(a)!.some((d) => d.endsWith(`::${b}`)), `${a} does not depend on ${b}`);
         for (const h of hosts) {
             dependsOn(`${h.name}-host-key`, "redis-ha-runtime");
-            dependsOn(`${h.name}-facts`, `${h.name}-host-key`);
+            dependsOn(`${h.name}-ssh-key`, `${h.name}-host-key`);
+            dependsOn(`${h.name}-facts`, `${h.name}-ssh-key`);
             dependsOn(`${h.name}-packages`, `${h.name}-facts`);
             dependsOn(`${h.name}-redis`, `${h.name}-packages`);
             dependsOn(`${h.name}-redis`, `${h.name}-kernel`);
@@ -152,7 +153,8 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             dependsOn(`${h.name}-sentinel`, "redis-ha-master-election");
             dependsOn("redis-ha-membership", `${h.name}-sentinel`);
         }
-        dependsOn("redis-ha-sentinel-agreement", "redis-ha-membership");
+        dependsOn("redis-ha-rolling-restart", "redis-ha-membership");
+        dependsOn("redis-ha-sentinel-agreement", "redis-ha-rolling-restart");
     });
 
     it("fails over when the master's redis-server stops; a re-run keeps the new master; the old one rejoins as a replica", async () => {
@@ -184,8 +186,9 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             await assert.rejects(stack.up({ onOutput }), (e: Error) => (assert.match(e.message, new RegExp(`${old.name} \\(${old.ip.replace(/\./g, "\\.")}:22\\)`)), true));
             await stack.setConfig("redis-ha:nodes", nodes(true));
             const up = await stack.up({ onOutput });
-            // Only the election, the membership and the agreement take note (no remote command runs).
-            assert.deepStrictEqual(onlySame(up.summary), [["update", 3]], "the re-run with a host down changed more");
+            // Only the election, the membership, the rolling restart (it asks the live nodes, none needs
+            // one) and the agreement take note (no remote command runs).
+            assert.deepStrictEqual(onlySame(up.summary), [["update", 4]], "the re-run with a host down changed more");
             assert.strictEqual(up.outputs.currentMaster.value.name, now.name);
         } finally {
             lab("start", old.name); // the tests after this one need it
@@ -196,7 +199,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             return r?.[0] === "slave" && r[1] === now.ip && r[3] === "connected";
         }, 90);
         figures.push(`old master's host back: linked replica ${rejoin.toFixed(1)} s after boot`);
-        assert.deepStrictEqual(onlySame((await stack.up({ onOutput })).summary), [["update", 3]], "unmarking the node changed more than the election, the membership and the agreement");
+        assert.deepStrictEqual(onlySame((await stack.up({ onOutput })).summary), [["update", 4]], "unmarking the node changed more than the election, the membership, the rolling restart and the agreement");
         const redis = new Redis({ ...(await stack.outputs()).ioredis.value, lazyConnect: true, maxRetriesPerRequest: 1 });
         try {
             await redis.connect();

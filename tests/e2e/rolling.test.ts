@@ -150,44 +150,64 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
         notes.push(`version change: ${before} → ${after}; every node runs ${other}, databases 32`);
     });
 
-    it("rotates every password: old and new both work, the outputs switch, no request fails; then the old ones are refused", async () => {
+    /** Where each password logs in: its users on Redis (6379) and on Sentinel (26379). */
+    const LOGINS: Record<(typeof ROTATING)[number], [string, number][]> = {
+        adminPassword: [["admin", 6379], ["admin", 26379]],
+        replicationPassword: [["replication", 6379]],
+        sentinelAuthPassword: [["sentinel", 6379], ["sentinel", 26379]],
+        sentinelPassword: [["discovery", 26379]],
+        appPassword: [["app", 6379]],
+        healthCheckPassword: [["healthcheck", 6379]],
+    };
+    /** Which of old and new passwords of `key` each user takes, on every host. */
+    const takes = async (key: (typeof ROTATING)[number], old: string, next: string) => {
+        const seen: string[] = [];
+        for (const h of hosts) {
+            for (const [user, port] of LOGINS[key]) {
+                const ping = (password: string) => askRedis({ host: h.ip, port, username: user, password }, (c) => c.ping()).then((r) => r === "PONG");
+                seen.push(`${h.name}:${port} ${user} old=${await ping(old)} new=${await ping(next)}`);
+            }
+        }
+        return seen;
+    };
+    const expectTakes = (seen: string[], old: boolean) => seen.forEach((s) => assert.match(s, new RegExp(`old=${old} new=true$`), s));
+
+    /**
+     * The README's two runs for `keys`: each old password under previousPasswords and the new one
+     * in its key, `pulumi up` (writers keep the old credentials: the applications have not moved),
+     * then the previousPasswords entries removed, `pulumi up` (writers with the new outputs).
+     * Checks that both passwords work in between, the old ones are refused after (the attacker's
+     * view), replication stays linked, and no request failed.
+     */
+    const rotate = async (keys: (typeof ROTATING)[number][], label: string) => {
         const old = { ...passwords };
-        const next = Object.fromEntries(ROTATING.map((k) => [k, `${k}-new-${stamp}`]));
-        // As README "Rotating credentials" says: each old password under previousPasswords, the new one in its key.
-        for (const k of ROTATING) {
+        const next = Object.fromEntries(keys.map((k) => [k, `${k}-new-${Date.now().toString(36)}`])) as Record<string, string>;
+        for (const k of keys) {
             await stack.setConfig(`redis-ha:previousPasswords.${k}`, { value: old[k], secret: true }, true);
             await stack.setConfig(`redis-ha:${k}`, { value: next[k], secret: true });
         }
-        // The writers keep the old credentials through the run: the applications have not moved yet.
-        const rotate = await withWriters("every password: new added", up, true);
+        const added = await withWriters(`${label}: new added`, up, true);
         passwords = { ...passwords, ...next };
         const outs = await stack.outputs();
-        assert.strictEqual((outs.ioredis.value as RedisOptions).password, next.appPassword);
-        assert.strictEqual((outs.ioredis.value as { sentinelPassword: string }).sentinelPassword, next.sentinelPassword);
-        for (const h of hosts) {
-            for (const [user, key] of [["admin", "adminPassword"], ["app", "appPassword"], ["healthcheck", "healthCheckPassword"]] as const) {
-                for (const password of [old[key], next[key]]) {
-                    assert.strictEqual(await askRedis({ host: h.ip, port: 6379, username: user, password }, (c) => c.ping()), "PONG", `${h.name}: ${user} with the ${password === old[key] ? "old" : "new"} password`);
-                }
-            }
-        }
-        // Then the applications move (new outputs), and the old passwords go.
+        assert.strictEqual((outs.ioredis.value as RedisOptions).password, passwords.appPassword);
+        assert.strictEqual((outs.ioredis.value as { sentinelPassword: string }).sentinelPassword, passwords.sentinelPassword);
+        for (const k of keys) expectTakes(await takes(k, old[k], next[k]), true);
         await stack.removeConfig("redis-ha:previousPasswords");
-        const retire = await withWriters("every password: old removed", up, true);
-        for (const r of [...rotate.results, ...retire.results]) assert.strictEqual(r.failed, 0, `a ${r.path} request failed during the rotation`);
-        // The attacker's view: every old password is refused, for its user, on every Redis and Sentinel.
-        const users: [string, (typeof ROTATING)[number], number][] = [
-            ["admin", "adminPassword", 6379], ["replication", "replicationPassword", 6379], ["sentinel", "sentinelAuthPassword", 6379], ["app", "appPassword", 6379], ["healthcheck", "healthCheckPassword", 6379],
-            ["admin", "adminPassword", 26379], ["sentinel", "sentinelAuthPassword", 26379], ["discovery", "sentinelPassword", 26379],
-        ];
+        const removed = await withWriters(`${label}: old removed`, up, true);
+        for (const k of keys) expectTakes(await takes(k, old[k], next[k]), false);
+        for (const r of [...added.results, ...removed.results]) assert.strictEqual(r.failed, 0, `${label}: a ${r.path} request failed during the rotation`);
         for (const h of hosts) {
-            for (const [user, key, port] of users) {
-                assert.strictEqual(await askRedis({ host: h.ip, port, username: user, password: old[key] }, (c) => c.ping()), undefined, `${h.name}:${port}: ${user} still takes the old password`);
-                assert.strictEqual(await askRedis({ host: h.ip, port, username: user, password: next[key] }, (c) => c.ping()), "PONG", `${h.name}:${port}: ${user} does not take the new password`);
-            }
             const link = await askRedis({ host: h.ip, port: 6379, ...admin() }, (c) => c.info("replication"));
-            assert.ok(/role:master/.test(link!) || /master_link_status:up/.test(link!), `${h.name}: replication link down after the rotation`);
+            assert.ok(/role:master/.test(link!) || /master_link_status:up/.test(link!), `${h.name}: replication link down after rotating ${label}`);
         }
+    };
+
+    for (const key of ROTATING) {
+        it(`rotates ${key}: old and new both work, the outputs switch, no request fails; then the old one is refused`, () => rotate([key], key));
+    }
+
+    it("rotates every password at once, and a run after it changes nothing", async () => {
+        await rotate([...ROTATING], "every password at once");
         const again = await stack.preview();
         assert.deepStrictEqual(Object.keys(again.changeSummary), ["same"], "a run after the rotation would change something");
     });

@@ -5,6 +5,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { type ClusterArgs, RedisHaCluster } from "../../components/cluster";
 import { parseStackConfig } from "../../components/config";
+import { rollingOrder } from "../../components/container-gate";
 import { bytesOf, containerSpec } from "../../components/docker-runtime";
 import { KEY, PASSWORDS } from "./fixtures";
 import { outputOf, recorded, type Recorded } from "./mocks";
@@ -20,10 +21,25 @@ const base = {
 describe("docker runtime (mocks)", function () {
     let mine: Recorded[] = [];
     const named = (n: string) => mine.find((r) => r.name === n) ?? assert.fail(`no resource ${n}; have ${mine.map((r) => r.name).join(", ")}`);
+    /** Each resource's options, as the program gave them (recorded by a transformation). */
+    const options = new Map<string, pulumi.CustomResourceOptions>();
+    /** The names of the resources a resource depends on explicitly. */
+    const dependsOn = async (name: string) => {
+        const deps = (await outputOf(pulumi.output(options.get(name)?.dependsOn ?? []) as pulumi.Output<unknown>)) as pulumi.Resource[] | pulumi.Resource;
+        const urns = await Promise.all((Array.isArray(deps) ? deps : [deps]).map((d) => outputOf(d.urn)));
+        return urns.map((u) => u.split("::").pop()!).sort();
+    };
 
     before(async () => {
         const from = recorded.length;
-        const cluster = new RedisHaCluster("docker", base as ClusterArgs);
+        const cluster = new RedisHaCluster("docker", base as ClusterArgs, {
+            transformations: [
+                (a) => {
+                    options.set(a.name, a.opts);
+                    return undefined;
+                },
+            ],
+        });
         await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes]));
         mine = recorded.slice(from);
     });
@@ -54,6 +70,31 @@ describe("docker runtime (mocks)", function () {
                 assert.deepStrictEqual(c.volumes, ["/etc/redis", "/var/lib/redis", "/var/log/redis"].map((p) => ({ hostPath: p, containerPath: p })));
             }
         }
+    });
+
+    it("replaces containers one node at a time, replicas first and the master last, each old one deleted first", async () => {
+        // Under mocks no sentinel answers: the master is the initial one, d1, so the order is d2, d3, d1.
+        for (const n of ["d1", "d2", "d3"]) {
+            for (const service of ["redis", "sentinel"]) {
+                assert.strictEqual(options.get(`${n}-${service}-container`)?.deleteBeforeReplace, true, `${n}-${service}-container: a new container cannot start beside the old one`);
+            }
+        }
+        assert.deepStrictEqual(await dependsOn("d2-container-gate"), []);
+        assert.deepStrictEqual(await dependsOn("d3-container-gate"), ["d2-redis-container"]);
+        assert.deepStrictEqual(await dependsOn("d1-container-gate"), ["d3-redis-container"]);
+        for (const n of ["d1", "d2", "d3"]) assert.deepStrictEqual(await dependsOn(`${n}-redis-container`), [`${n}-container-gate`, `${n}-redis`]);
+        assert.deepStrictEqual(await dependsOn("d2-sentinel-container"), ["d2-sentinel"]);
+        assert.deepStrictEqual(await dependsOn("d3-sentinel-container"), ["d2-sentinel-container", "d3-sentinel"]);
+        assert.deepStrictEqual(await dependsOn("d1-sentinel-container"), ["d1-sentinel", "d3-sentinel-container"]);
+        // A gate waits (and hands the master role over) only when the image changes.
+        const gate = named("d1-container-gate").inputs;
+        assert.deepStrictEqual([gate.node, gate.image], ["d1", "sha256:mock-redis:7.4.2"]);
+    });
+
+    it("orders the replicas in config order and the master last, whichever it is", () => {
+        assert.deepStrictEqual(rollingOrder(["a", "b", "c"], "b"), ["a", "c", "b"]);
+        assert.deepStrictEqual(rollingOrder(["a", "b", "c"], "c"), ["a", "b", "c"]);
+        assert.deepStrictEqual(rollingOrder(["a", "b"], undefined), ["a", "b"]);
     });
 
     it("talks to each host's Docker over SSH, and pulls the pinned image there", () => {
