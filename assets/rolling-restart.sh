@@ -10,10 +10,9 @@
 #   - redis-server or redis-sentinel still runs a binary that an upgrade replaced;
 #   - the rolling restart generation (GENERATION) differs from the one recorded here. A service
 #     with none recorded (created before, or just now with everything current) records it.
-# Each is needed by redis-server, redis-sentinel or both, and each service restarts only for
-# its own needs.
-# Each of these is read from the node itself, under a lock, so a run that was interrupted and is
-# run again restarts only the nodes that still need it, never one twice.
+# Each is a need of redis-server, of redis-sentinel or of both, and each service restarts only
+# for its own. All is read from the node itself, under a lock, so a run that was interrupted and
+# is run again restarts only what still needs it, never a service twice.
 #
 # STEP=check prints what the node needs; STEP=restart does it: packages, settings into
 # redis.conf, restart redis-server, wait until it answers (and as a replica, until it is linked
@@ -150,7 +149,9 @@ restart_service() {
 
 restart() {
     local p
-    [ "$(rcli ROLE | head -1)" != master ] || fatal "this node is the master: hand the role over first (a planned failover)"
+    if [ ${#redis_needs[@]} -gt 0 ] && [ "$(rcli ROLE | head -1)" = master ]; then
+        fatal "this node is the master: hand the role over first (a planned failover)"
+    fi
     if [ -n "${PACKAGE_VERSION:-}" ]; then
         for p in $PACKAGES; do
             [ "$(version_of "$p")" = "$PACKAGE_VERSION" ] || { install_packages; break; }

@@ -68,11 +68,16 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
     const master = await discoverMaster(live.map((m) => ({ host: m.ip, port: m.sentinelPort })), inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000 });
     if (!master) throw new Error("no majority of the sentinels names a master: a rolling restart needs a healthy group; run pulumi up again once the sentinels agree");
     const isMaster = (m: Member) => m.ip === master.host && m.redisPort === master.port;
+    // Only a restart of the master's Redis needs a handover (assets/rolling-restart.sh prefixes each need with its unit).
+    const restartsRedis = (needs: string[]) => needs.some((x) => x.startsWith("redis-server:"));
     const order = [...needing.filter((n) => !isMaster(n.member)), ...needing.filter((n) => isMaster(n.member))];
     log(`${order.length} of ${live.length} nodes need a restart, replicas first: ${order.map((n) => `${n.member.name} (${n.needs.join("; ")})`).join(", ")}`);
 
-    /** The node is back: every live sentinel sees its Redis (as a healthy replica) and its sentinel. */
-    const backInGroup = (m: Member) => async (): Promise<Look<object>> => {
+    /**
+     * The node is back: every live sentinel sees its Redis as a healthy, linked replica (unless it
+     * is still the master: only its sentinel restarted) and sees its sentinel.
+     */
+    const backInGroup = (m: Member, stillMaster: boolean) => async (): Promise<Look<object>> => {
         for (const s of live) {
             const v = await asAdmin(s.ip, s.sentinelPort, inputs.adminPassword, async (c) => ({
                 replicas: ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(fieldsOf),
@@ -80,18 +85,19 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
             })).catch((e: Error) => e);
             if (v instanceof Error) return { done: false, why: `sentinel ${s.name} does not answer: ${v.message}` };
             const replica = v.replicas.find((r) => r.ip === m.ip && Number(r.port) === m.redisPort);
-            if (!replica || !healthyFlags(replica.flags) || replica["master-link-status"] !== "ok") {
+            if (!stillMaster && (!replica || !healthyFlags(replica.flags) || replica["master-link-status"] !== "ok")) {
                 return { done: false, why: `sentinel ${s.name} does not see ${m.name} as a linked replica yet (${replica?.flags ?? "unknown"})` };
             }
             if (s !== m && !v.sentinels.some((x) => x.ip === m.ip && Number(x.port) === m.sentinelPort && healthyFlags(x.flags))) {
                 return { done: false, why: `sentinel ${s.name} does not see the sentinel of ${m.name} yet` };
             }
         }
-        return { done: true, found: {}, says: `${m.name} is back: every sentinel sees it as a linked replica, and its sentinel` };
+        return { done: true, found: {}, says: `${m.name} is back: every sentinel sees ${stillMaster ? "its sentinel" : "it as a linked replica, and its sentinel"}` };
     };
 
-    for (const { member } of order) {
-        if (isMaster(member)) {
+    for (const { member, needs } of order) {
+        const handOver = isMaster(member) && restartsRedis(needs);
+        if (handOver) {
             log(`${member.name} is the master: a planned failover first (writes held, SENTINEL FAILOVER)`);
             const instance = (m: Member) => ({ name: m.name, ip: m.ip, port: m.redisPort });
             const handover = await plannedFailover({
@@ -109,7 +115,7 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
         }
         const t0 = Date.now();
         const done = await run(member, "restart");
-        await waitUntil({ what: "rolling restart", failure: `${member.name} did not come back into the group`, timeoutSeconds: inputs.timeoutSeconds, look: backInGroup(member) });
+        await waitUntil({ what: "rolling restart", failure: `${member.name} did not come back into the group`, timeoutSeconds: inputs.timeoutSeconds, look: backInGroup(member, isMaster(member) && !handOver) });
         log(`${member.name}: restarted ${done.restarted.join(" and ") || "nothing (already done)"} in ${Math.round((Date.now() - t0) / 100) / 10} s`);
         if (done.restarted.length > 0) result.restarted.push(member.name);
     }

@@ -141,6 +141,9 @@ start_host() {
     local h=$1 root="$run/$1/root"
     is_running "$h" && return 0
     prepare_host "$h"
+    # A host end of the link left by an nspawn that was killed (or is still going away) makes the
+    # next one fail at once: it belongs to no running host now.
+    ip link del "vb-$h" 2>/dev/null || true
     # nspawn exits 133 when the host reboots itself: start it again, like a real machine.
     # shellcheck disable=SC2016 # the inner script takes its values as arguments
     setsid bash -c 'while :; do systemd-nspawn -q -D "$1" --machine="$2" --boot --register=no \
@@ -178,6 +181,7 @@ stop_host() { # stop_host <host> [KILL]: TERM makes nspawn power the host off cl
     rm -f "$run/$h.pid"
     umount "$run/$h/root" 2>/dev/null || umount -l "$run/$h/root" 2>/dev/null || true
     rm -rf "/run/systemd/nspawn/propagate/$h"
+    ip link del "vb-$h" 2>/dev/null || true
 }
 
 cmd_up() {

@@ -121,6 +121,23 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
         assert.deepStrictEqual(Object.keys(again.changeSummary), ["same"], "a run after the rolling restart would change something");
     });
 
+    it("restarts only the master's sentinel when only that needs it: no handover", async () => {
+        const before = await master();
+        const host = hosts.find((h) => h.name === before)!;
+        onHost(host.name, "echo 0 >/var/lib/redis-ha/sentinel.generation"); // as if its last restart were still to come
+        const counts = restartCounts();
+        const urn = (await stack.exportStack()).deployment.resources.map((r: { urn: string }) => r.urn).find((u: string) => u.endsWith("::redis-ha-rolling-restart"));
+        output = "";
+        // Replacing the rolling restart resource makes it look again (as `pulumi up --replace <urn>` would).
+        await withWriters("the master's sentinel alone", async () => (await timed(() => stack.up({ onOutput, replace: [urn] })))[1]);
+        const now = restartCounts();
+        for (const h of hosts) {
+            assert.deepStrictEqual([now[h.name][0] - counts[h.name][0], now[h.name][1] - counts[h.name][1]], h === host ? [0, 1] : [0, 0], `${h.name}: restarts of redis-server and redis-sentinel`);
+        }
+        assert.strictEqual(await master(), before, "the master changed");
+        assert.doesNotMatch(output, /planned failover/);
+    });
+
     it("moves to a restart-only setting and another package version; killed after the first node, the re-run restarts each node once", async () => {
         const installed = (await stack.outputs()).nodes.value[hosts[0].name].packages["redis-server"] as string;
         const versions = onHost(hosts[0].name, "apt-cache madison redis-server | awk '{print $3}'").trim().split("\n");
