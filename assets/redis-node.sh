@@ -34,7 +34,7 @@ initialized=false
 applied=0
 survey=null
 
-rcli() { REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+rcli() { admin_cli "$REDIS_PORT" "$@"; }
 
 
 # The ACL file: the default user off, our users with SHA-256 password hashes (no clear text);

@@ -33,8 +33,8 @@ redis_needs=()
 sentinel_needs=()
 restarted=()
 
-rcli() { REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
-scli() { REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"; }
+rcli() { admin_cli "$REDIS_PORT" "$@"; }
+scli() { admin_cli "$SENTINEL_PORT" "$@"; }
 
 version_of() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
 

@@ -37,7 +37,7 @@ scli_user="admin"
 # Talks to the local sentinel as admin, or, before a migration, as its password-only default user.
 scli() {
     if [ "$scli_user" = admin ]; then
-        REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
+        admin_cli "$SENTINEL_PORT" "$@"
     else
         REDISCLI_AUTH=$(secret discovery) redis-cli --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
     fi

@@ -249,6 +249,9 @@ const password = (key: string) =>
             });
         });
 
+/** An SSH private key (OpenSSH or PEM) as the file holds it; `fix` says how to set it right. */
+const privateKey = (text: z.ZodString, fix: string) => text.refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), { error: `is not a private key: ${fix}` });
+
 /** The secret keys, each a password of its own. */
 export const PASSWORD_KEYS = ["adminPassword", "replicationPassword", "sentinelAuthPassword", "sentinelPassword", "appPassword"] as const;
 export type PasswordKey = (typeof PASSWORD_KEYS)[number];
@@ -281,22 +284,19 @@ export const stackConfigSchema = z
         /** Set to true to run with fewer than 3 sentinels (no automatic failover you can trust). */
         allowFewerThanThreeSentinels: z.boolean().default(false),
         /** Private key (OpenSSH or PEM) for every node's SSH user. Secret. */
-        sshPrivateKey: z
-            .string({ error: "is required: pulumi config set --secret redis-ha:sshPrivateKey < ~/.ssh/id_ed25519" })
-            .refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), {
-                error: "is not a private key: pass the file's contents, e.g. pulumi config set --secret redis-ha:sshPrivateKey < ~/.ssh/id_ed25519",
-            }),
+        sshPrivateKey: privateKey(
+            z.string({ error: "is required: pulumi config set --secret redis-ha:sshPrivateKey < ~/.ssh/id_ed25519" }),
+            "pass the file's contents, e.g. pulumi config set --secret redis-ha:sshPrivateKey < ~/.ssh/id_ed25519",
+        ),
         /**
          * The SSH key being retired, while `sshPrivateKey` holds its successor: each run logs in with it
          * once to authorise the new key; once it is removed from the config, a run takes its public key
          * off the servers. Secret. See README "Rotating credentials".
          */
-        previousSshPrivateKey: z
-            .string()
-            .refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), {
-                error: "is not a private key: pass the old key file's contents, e.g. pulumi config get redis-ha:sshPrivateKey | pulumi config set --secret redis-ha:previousSshPrivateKey",
-            })
-            .optional(),
+        previousSshPrivateKey: privateKey(
+            z.string(),
+            "pass the old key file's contents, e.g. pulumi config get redis-ha:sshPrivateKey | pulumi config set --secret redis-ha:previousSshPrivateKey",
+        ).optional(),
         /**
          * Passwords being retired, by key (e.g. appPassword), while the key itself holds the new one:
          * Redis and Sentinel accept both until the entry is removed. Secret. README "Rotating credentials".

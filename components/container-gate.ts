@@ -9,7 +9,7 @@
 // nothing: there is no group yet to protect.
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeEndpoint } from "./endpoint";
-import { groupSettled, plannedFailover } from "./planned-failover";
+import { plannedFailover } from "./planned-failover";
 import { engineLog } from "./provider-log";
 import { awaitAgreement } from "./sentinel-agreement";
 
@@ -44,18 +44,15 @@ export async function openGate(inputs: ContainerGateInputs): Promise<{ handedOve
     if (agreed.master.name !== inputs.node) return { handedOver: false };
     const self = inputs.redis.find((r) => r.name === inputs.node)!;
     const instance = (e: NodeEndpoint) => ({ name: e.name, ip: e.host, port: e.port });
-    const sentinels = inputs.sentinels.map(instance);
     log(`${inputs.node} is the master and its container is replaced next: a planned failover first`);
-    const { addr, pausedSeconds } = await plannedFailover({
+    await plannedFailover({
         masterName: inputs.masterName,
-        sentinels,
+        sentinels: inputs.sentinels.map(instance),
         master: instance(self),
         replicas: inputs.redis.map(instance),
         adminPassword: inputs.adminPassword,
         timeoutSeconds: inputs.timeoutSeconds,
-        settled: groupSettled(sentinels, inputs.masterName, inputs.adminPassword, (a) => a !== `${self.host}:${self.port}`),
     });
-    log(`the master moved to ${addr}; writes were held ${pausedSeconds} s`);
     return { handedOver: true };
 }
 

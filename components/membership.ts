@@ -106,7 +106,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
         }
         log(`${leavingMaster.name} is leaving and is the master: a planned failover (writes held, SENTINEL FAILOVER)`);
         const instance = (m: Member) => ({ name: m.name, ip: m.ip, port: m.redisPort });
-        const { addr, pausedSeconds } = await plannedFailover({
+        await plannedFailover({
             masterName: inputs.masterName,
             sentinels: live.map((m) => ({ name: m.name, ip: m.ip, port: m.sentinelPort })),
             master: instance(leavingMaster),
@@ -115,7 +115,6 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
             timeoutSeconds: inputs.timeoutSeconds,
             settled,
         });
-        log(`the master moved from ${leavingMaster.name} to ${addr}; writes were held ${pausedSeconds} s`);
         result.handedOver = leavingMaster.name;
     }
 

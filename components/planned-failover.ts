@@ -27,8 +27,11 @@ export interface PlannedFailover {
     replicas: Instance[];
     adminPassword: string;
     timeoutSeconds: number;
-    /** Done when every sentinel monitors the new master, no failover in progress. */
-    settled: () => Promise<Look<{ addr: string }>>;
+    /**
+     * Done when every sentinel monitors the new master, no failover in progress. Default: every
+     * sentinel in `sentinels` monitors one master other than `master` (groupSettled).
+     */
+    settled?: () => Promise<Look<{ addr: string }>>;
 }
 
 /** How long one CLIENT PAUSE lasts; renewed while the handover needs it. */
@@ -41,12 +44,15 @@ export async function plannedFailover(p: PlannedFailover): Promise<{ addr: strin
     const field = (info: string, key: string) => Number(new RegExp(`^${key}:(\\d+)`, "m").exec(info)?.[1] ?? -1);
     const replicas = p.replicas.filter((r) => r.name !== p.master.name);
     const role = (i: Instance) => ask(i, (c) => c.call("ROLE") as Promise<unknown[]>).catch(() => []);
+    const leaving = `${p.master.ip}:${p.master.port}`;
+    const settled = p.settled ?? groupSettled(p.sentinels, p.masterName, p.adminPassword, (addr) => addr !== leaving);
 
     // The pause is short and renewed at every look until the handover: if this process dies (a
     // killed run), writes resume within PAUSE_MS instead of waiting for the whole timeout.
+    const pauseOnce = () => ask(p.master, (c) => c.call("CLIENT", "PAUSE", String(PAUSE_MS), "WRITE"));
     let held = true;
-    const pause = () => (held ? ask(p.master, (c) => c.call("CLIENT", "PAUSE", String(PAUSE_MS), "WRITE")).catch(() => undefined) : Promise.resolve());
-    await ask(p.master, (c) => c.call("CLIENT", "PAUSE", String(PAUSE_MS), "WRITE"));
+    const pause = () => (held ? pauseOnce().catch(() => undefined) : Promise.resolve());
+    await pauseOnce();
     const paused = Date.now();
     try {
         const offset = field(await ask(p.master, (c) => c.info("replication")), "master_repl_offset");
@@ -95,10 +101,12 @@ export async function plannedFailover(p: PlannedFailover): Promise<{ addr: strin
                         heldSeconds = Math.round((Date.now() - paused) / 100) / 10;
                     }
                 }
-                return p.settled();
+                return settled();
             },
         });
-        return { addr, pausedSeconds: heldSeconds ?? Math.round((Date.now() - paused) / 100) / 10 };
+        const pausedSeconds = heldSeconds ?? Math.round((Date.now() - paused) / 100) / 10;
+        log(`the master moved from ${p.master.name} to ${addr}; writes were held ${pausedSeconds} s`);
+        return { addr, pausedSeconds };
     } finally {
         await ask(p.master, (c) => c.call("CLIENT", "UNPAUSE")).catch(() => undefined);
     }

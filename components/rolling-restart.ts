@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { discoverMaster } from "./discovery";
 import type { Member } from "./membership";
-import { groupSettled, plannedFailover } from "./planned-failover";
+import { plannedFailover } from "./planned-failover";
 import { engineLog } from "./provider-log";
 import { asAdmin, fieldsOf, healthyFlags } from "./redis-client";
 import { sshRun } from "./ssh";
@@ -54,7 +54,6 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
         const out = await sshRun(target, inputs.script, { ...inputs.wanted, STEP: step }, stdin);
         return JSON.parse(out.stdout.trim().split("\n").pop()!) as { needs: string[]; restarted: string[] };
     };
-    const sentinelOf = (m: Member) => ({ name: m.name, ip: m.ip, port: m.sentinelPort });
 
     const needing: { member: Member; needs: string[] }[] = [];
     for (const m of live) {
@@ -102,14 +101,12 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
             const instance = (m: Member) => ({ name: m.name, ip: m.ip, port: m.redisPort });
             const handover = await plannedFailover({
                 masterName: inputs.masterName,
-                sentinels: live.map(sentinelOf),
+                sentinels: live.map((m) => ({ name: m.name, ip: m.ip, port: m.sentinelPort })),
                 master: instance(member),
                 replicas: live.map(instance),
                 adminPassword: inputs.adminPassword,
                 timeoutSeconds: inputs.timeoutSeconds,
-                settled: groupSettled(live.map(sentinelOf), inputs.masterName, inputs.adminPassword, (addr) => addr !== `${member.ip}:${member.redisPort}`),
             });
-            log(`the master moved from ${member.name} to ${handover.addr}; writes were held ${handover.pausedSeconds} s`);
             result.handedOver = member.name;
             result.pausedSeconds = handover.pausedSeconds;
         }

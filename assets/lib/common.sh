@@ -37,6 +37,14 @@ password_rules() {
 admin_secret="admin"
 admin_password() { secret "$admin_secret"; }
 
+# redis-cli to the local Redis or Sentinel on <port>, as admin (the password on its environment,
+# never on its command line). Usage: admin_cli <port> <command…>
+admin_cli() {
+    local port=$1
+    shift
+    REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$port" "$@"
+}
+
 # A value in double quotes as redis.conf and sentinel.conf read it: any printable password,
 # with its backslashes and double quotes escaped.
 conf_quote() { local v=$1; v=${v//\\/\\\\}; v=${v//\"/\\\"}; printf '"%s"' "$v"; }
