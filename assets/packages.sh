@@ -4,8 +4,9 @@
 # Environment: PACKAGES (space-separated), PACKAGE_SET (a name for this set, so that sets
 # installed by different resources are removed separately), HOLD_UNITS (services that must not
 # start on install), PACKAGE_VERSION (optional: the version to install; a server that already
-# has the packages moves to it in the rolling restart, assets/rolling-restart.sh). Prints one
-# JSON line.
+# has the packages moves to it in the rolling restart, assets/rolling-restart.sh),
+# ALSO_PACKAGES and ALSO_SET (optional: another step's packages, installed in the same apt run
+# and recorded under that step's set, so that a host needs one apt run). Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=packages
@@ -43,18 +44,22 @@ release_units() {
 }
 
 main() {
-    local missing=() p json=""
+    local missing=() also=() p json=""
     require_root
     command -v apt-get >/dev/null || fatal "needs a Debian-based server (apt-get)"
     for p in ${PACKAGES:?}; do installed "$p" || missing+=("$p"); done
-    if [ ${#missing[@]} -gt 0 ]; then
-        info "installing ${missing[*]}"
+    for p in ${ALSO_PACKAGES:-}; do installed "$p" || also+=("$p"); done
+    if [ $((${#missing[@]} + ${#also[@]})) -gt 0 ]; then
+        info "installing ${missing[*]} ${also[*]}"
         apt_update
         hold_units "${missing[@]}"
         trap release_units EXIT
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]/%/${PACKAGE_VERSION:+=$PACKAGE_VERSION}}" >/dev/null
+        # The version pin is for PACKAGES only.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends \
+            "${missing[@]/%/${PACKAGE_VERSION:+=$PACKAGE_VERSION}}" "${also[@]}" >/dev/null
         install -d -m 0755 "$state"
-        printf '%s\n' "${missing[@]}" >>"$state/installed-packages.${PACKAGE_SET:?}"
+        [ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}" >>"$state/installed-packages.${PACKAGE_SET:?}"
+        [ ${#also[@]} -eq 0 ] || printf '%s\n' "${also[@]}" >>"$state/installed-packages.${ALSO_SET:?}"
     else
         info "all packages present: nothing to install"
     fi

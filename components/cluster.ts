@@ -17,7 +17,7 @@ import { nodeSsh } from "./host-key";
 import { SentinelAgreement } from "./sentinel-agreement";
 import { SentinelNode } from "./sentinel-node";
 import { type HostFacts, type KernelReport, ServerPrep } from "./server-prep";
-import { VipProxy } from "./vip-proxy";
+import { PROXY_PACKAGE_SET, PROXY_PACKAGES, VipProxy } from "./vip-proxy";
 import { DockerRuntime } from "./docker-runtime";
 import { packagesRuntime, Runtime } from "./runtime";
 import { guardedSettings, SettingsGuard } from "./settings-guard";
@@ -42,6 +42,17 @@ export interface NodeOutputs {
     packages: pulumi.Output<Record<string, string>>;
 }
 
+/**
+ * The ioredis options that make a client leave a dead server within about a second: a
+ * connection attempt gives up after 0.5 s (the default, 10 s, is what each try of a powered-off
+ * host or sentinel costs), and a connection on which a command has waited 1 s for any reply is
+ * dropped and made again (a powered-off host sends no reset, so nothing else notices). No
+ * `failoverDetector`: with it, ioredis 5.11 ended its connection (no more reconnects) in 2 of 4
+ * power-offs in the lab. An application whose commands may take longer (blocking commands, long
+ * scripts) raises `socketTimeout` after spreading these (README "Speed").
+ */
+export const CLIENT_TIMEOUTS = { connectTimeout: 500, socketTimeout: 1000 } as const;
+
 /** ioredis's options in sentinel mode: Sentinel's discovery user, Redis's `app` user. */
 export interface SentinelClientOptions {
     sentinels: Endpoint[];
@@ -50,12 +61,18 @@ export interface SentinelClientOptions {
     sentinelPassword: string;
     username: string;
     password: string;
+    connectTimeout: number;
+    socketTimeout: number;
+    /** A sentinel that accepts connections but does not answer is given up on after 0.5 s. */
+    sentinelCommandTimeout: number;
 }
 
 /** ioredis's options for the write VIP, as the `app` user. */
 export interface VipClientOptions extends Endpoint {
     username: string;
     password: string;
+    connectTimeout: number;
+    socketTimeout: number;
 }
 
 export class RedisHaCluster extends pulumi.ComponentResource {
@@ -154,7 +171,18 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         const connection = connections.get(node.name)!;
         // The new SSH key is authorised (with the old one, while it rotates) before anything else runs.
         const sshKey = sshKeyRotation(node.name, node.sshUser, connection, sshPrivateKey, previousSshPrivateKey, nodeChild(node, { dependsOn: [ssh.get(node.name)!.hostKey] }));
-        const prep = new ServerPrep(node.name, { node, connection, kernel: cfg.kernel, runtime, packageVersion: cfg.redis.packageVersion }, nodeChild(node, { dependsOn: [sshKey] }));
+        const prep = new ServerPrep(
+            node.name,
+            {
+                node,
+                connection,
+                kernel: cfg.kernel,
+                runtime,
+                packageVersion: cfg.redis.packageVersion,
+                alsoInstall: cfg.proxy.nodes.includes(node.name) ? { set: PROXY_PACKAGE_SET, packages: PROXY_PACKAGES } : undefined,
+            },
+            nodeChild(node, { dependsOn: [sshKey] }),
+        );
         preps.set(node.name, prep);
         const gated = docker && !node.down ? [gateOf(node)] : undefined;
         const redisNode = new RedisNode(node.name, { cfg, node, connection, secrets, runtime, after: gated }, nodeChild(node, { dependsOn: prep.done }));
@@ -249,7 +277,9 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         { ...child("sentinel-agreement"), dependsOn: [rolling] },
     );
 
-    // The proxy starts once the group agrees: its checks need the sentinels and the healthcheck user.
+    // The proxy starts once every Redis and Sentinel has its users and passwords (a rotated
+    // password must be known there before HAProxy logs in with it), alongside the agreement;
+    // its check that the VIPs are served waits for the agreement.
     const proxy =
         cfg.proxy.nodes.length === 0
             ? undefined
@@ -264,8 +294,9 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                       sentinelPassword: secrets.sentinel,
                       statsPassword: secrets.stats!,
                       down,
+                      checkAfter: [agreement],
                   },
-                  { ...child("vip-proxy"), dependsOn: [agreement] },
+                  { ...child("vip-proxy"), dependsOn: [...redis.map((r) => r.ready), ...sentinels.map((s) => s.ready)] },
               );
 
     // The master as the sentinels name it; before any sentinel runs, the one the agreement found
@@ -293,7 +324,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         read: proxy?.read,
         proxyStats: proxy?.statsUrls,
         /** With a proxy: spreads into `new Redis({...})` of ioredis to reach the master through the write VIP. */
-        vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app }),
+        vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app, ...CLIENT_TIMEOUTS }),
         /**
          * Spreads into `new Redis({...})` of ioredis: sentinel mode, Sentinel's discovery-only
          * user and the least-privileged `app` user of Redis.
@@ -305,6 +336,8 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             sentinelPassword: secrets.sentinel,
             username: "app",
             password: secrets.app,
+            ...CLIENT_TIMEOUTS,
+            sentinelCommandTimeout: 500,
         }),
     };
 }

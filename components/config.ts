@@ -122,6 +122,22 @@ export const redisSchema = z
          */
         databases: count(1, 10000).default(16),
         /**
+         * Seconds a master waits before it streams a full resync (repl-diskless-sync-delay), for
+         * more replicas to join the same transfer. Writes stop meanwhile when min-replicas-to-write
+         * counts on that replica. Default: 0 (Redis's own: 5): each replica that needs a full
+         * resync gets its own transfer (a fork of the master each), at once.
+         */
+        replDisklessSyncDelay: count(0, 300).default(0),
+        /**
+         * The replication backlog (repl-backlog-size): a replica away for less than this much of
+         * writes resyncs partially, with no full transfer. Held on every node, outside maxmemory.
+         * Default: 64mb (Redis's own: 1mb).
+         */
+        replBacklogSize: z
+            .string()
+            .regex(/^[1-9]\d*(b|kb|mb|gb)?$/i, { error: "must be a size such as 64mb" })
+            .default("64mb"),
+        /**
          * Debian package version of redis-server, redis-sentinel and redis-tools, e.g.
          * 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them). New servers install it;
          * running ones move to it one by one (README "Rolling operations"). Default: whatever apt

@@ -22,6 +22,11 @@ function guardIntervalMs(cfg: ResolvedConfig): number {
     return Math.max(50, Math.floor(cfg.proxy.checkIntervalMs / 4));
 }
 
+/** Checks of servers that are down or changing state: five per check interval. */
+function fastIntervalMs(cfg: ResolvedConfig): number {
+    return Math.max(50, Math.floor(cfg.proxy.checkIntervalMs / 5));
+}
+
 /** Port the proxy listens on, on both VIPs. */
 export function proxyPort(cfg: ResolvedConfig): number {
     return cfg.proxy.port ?? cfg.redis.port;
@@ -124,7 +129,10 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         // out: every expect below either waits for the whole reply first or is conclusive
         // (min-recv 0), and timeout check is short.
         `    timeout check ${Math.max(200, Math.floor(px.checkIntervalMs / 2))}ms`,
-        `    default-server inter ${px.checkIntervalMs} fall 2 rise 2 on-marked-down shutdown-sessions`,
+        // A server that is down (a replica, for a master check) or changing state is checked
+        // five times as often: a new master is routed to a fraction of a second after it is
+        // promoted, at the cost of more checks against the servers that are down.
+        `    default-server inter ${px.checkIntervalMs} fastinter ${fastIntervalMs(cfg)} downinter ${fastIntervalMs(cfg)} fall 2 rise 2 on-marked-down shutdown-sessions`,
         "",
     );
 

@@ -86,6 +86,11 @@ export function redisSettings(cfg: ResolvedConfig, node: NodeConfig): string[] {
         `save ${r.save === "" ? '""' : r.save}`,
         `min-replicas-to-write ${cfg.nodes.length > 1 ? r.minReplicasToWrite : 0}`,
         `min-replicas-max-lag ${r.minReplicasMaxLag}`,
+        // A full resync starts at once and streams from memory (no disk step); the backlog keeps
+        // replicas able to resync partially after longer absences (README "Speed").
+        "repl-diskless-sync yes",
+        `repl-diskless-sync-delay ${r.replDisklessSyncDelay}`,
+        `repl-backlog-size ${r.replBacklogSize.toLowerCase()}`,
         `replica-announce-ip ${node.privateIp}`,
         `replica-priority ${node.replicaPriority}`,
     ];

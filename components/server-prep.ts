@@ -14,6 +14,11 @@ export interface ServerPrepArgs {
     runtime: Runtime;
     /** The Debian version of the Redis packages to install (redis.packageVersion), if pinned. */
     packageVersion?: string;
+    /**
+     * Packages another step owns (its set name and list), installed in this step's apt run so
+     * that a host needs only one: the proxy's, on proxy nodes. Its own step finds them present.
+     */
+    alsoInstall?: { set: string; packages: string[] };
 }
 
 /** What host-facts.sh reports. */
@@ -46,7 +51,8 @@ export class ServerPrep extends pulumi.ComponentResource {
         super("redis-ha:index:ServerPrep", name, {}, opts);
         const { connection } = args;
 
-        // The first command on a host also waits for it to answer SSH; the rest depend on it.
+        // What comes before (the SSH key step) has waited for the host to answer SSH: facts,
+        // packages and the kernel run side by side.
         const facts = new RemoteCommand(`${name}-facts`, { connection, create: script("host-facts.sh") }, { parent: this, dependsOn: opts?.dependsOn });
         this.facts = facts.stdout.apply((s) => JSON.parse(s) as HostFacts);
 
@@ -62,9 +68,10 @@ export class ServerPrep extends pulumi.ComponentResource {
                     HOLD_UNITS: args.runtime.heldUnits.join(" "),
                     // Only when pinned: an unpinned stack keeps the environment it always had.
                     ...(args.packageVersion ? { PACKAGE_VERSION: args.packageVersion } : {}),
+                    ...(args.alsoInstall ? { ALSO_PACKAGES: args.alsoInstall.packages.join(" "), ALSO_SET: args.alsoInstall.set } : {}),
                 },
             },
-            { parent: this, dependsOn: [facts] },
+            { parent: this, dependsOn: opts?.dependsOn },
         );
         this.packageVersions = packages.stdout.apply((s) => JSON.parse(s).versions as Record<string, string>);
 
@@ -82,7 +89,7 @@ export class ServerPrep extends pulumi.ComponentResource {
                     SWAPPINESS: k.swappiness === undefined ? "" : String(k.swappiness),
                 },
             },
-            { parent: this, dependsOn: [facts] },
+            { parent: this, dependsOn: opts?.dependsOn },
         );
         this.kernel = kernel.stdout.apply((s) => {
             const report = JSON.parse(s) as KernelReport;

@@ -13,6 +13,8 @@ import { VipCheck } from "./vip-check";
 
 /** socat talks to HAProxy's admin socket (saving server states before a reload). */
 export const PROXY_PACKAGES = ["haproxy", "keepalived", "iputils-arping", "socat"];
+/** What packages.sh records them under: removing the proxy removes these. */
+export const PROXY_PACKAGE_SET = "proxy";
 
 export interface VipProxyArgs {
     cfg: ResolvedConfig;
@@ -27,6 +29,8 @@ export interface VipProxyArgs {
     statsPassword: pulumi.Input<string>;
     /** Proxy nodes marked down: their resources stay as they were (see frozen.ts). */
     down: string[];
+    /** What the check that the VIPs are served waits for besides the proxies (the agreement). */
+    checkAfter: pulumi.Resource[];
 }
 
 export class VipProxy extends pulumi.ComponentResource {
@@ -55,7 +59,7 @@ export class VipProxy extends pulumi.ComponentResource {
                     connection,
                     create: script("packages.sh"),
                     delete: script("packages-remove.sh"),
-                    environment: { PACKAGES: PROXY_PACKAGES.join(" "), PACKAGE_SET: "proxy" },
+                    environment: { PACKAGES: PROXY_PACKAGES.join(" "), PACKAGE_SET: PROXY_PACKAGE_SET },
                 },
                 { parent: this, dependsOn: after, ...frozenIf(args.down.includes(node.name)) },
             );
@@ -83,7 +87,7 @@ export class VipProxy extends pulumi.ComponentResource {
         new VipCheck(
             `${name}-check`,
             { write: this.write, read: this.read, appPassword: args.appPassword, timeoutSeconds: 120, revisions: this.commands.map((c) => c.runId) },
-            { parent: this, dependsOn: this.commands },
+            { parent: this, dependsOn: [...this.commands, ...args.checkAfter] },
         );
         this.registerOutputs({ write: this.write, read: this.read, statsUrls: this.statsUrls });
     }

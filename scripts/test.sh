@@ -28,7 +28,7 @@ trap teardown EXIT
 echo "== shellcheck"
 shellcheck -x assets/*.sh assets/lib/*.sh lab/*.sh scripts/*.sh .ci/run
 echo "== typescript"
-npx tsc --noEmit -p .
+npx tsc --noEmit -p . --noCheck false
 echo "== unit tests (Pulumi mocks)"
 npx mocha 'tests/unit/**/*.test.ts' 2>&1 | tee -a "$log"
 echo "== lab (fresh hosts)"

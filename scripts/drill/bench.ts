@@ -1,7 +1,9 @@
 // redis-benchmark through the write VIP and straight to the master, interleaved in one run
-// (this machine is noisy), as the `app` user. Prints requests per second and the ratio.
+// (this machine is noisy), as the `app` user, with a given pipeline depth (-P). Returns
+// requests per second and the ratio.
 import { execFileSync } from "child_process";
 import type { Endpoint } from "../../components/endpoint";
+import { median } from "../bench/stats";
 
 export interface BenchResult {
     test: string;
@@ -11,10 +13,10 @@ export interface BenchResult {
 }
 
 /** Requests per second of one redis-benchmark run, by test name (SET, GET). */
-function benchmark(host: string, port: number, password: string, requests: number): Record<string, number> {
+function benchmark(host: string, port: number, password: string, requests: number, pipeline: number): Record<string, number> {
     // -a puts the password on this machine's command line (redis-benchmark has no other way);
     // it is the lab's, and the lab runs on this machine only.
-    const csv = execFileSync("redis-benchmark", ["-h", host, "-p", String(port), "--user", "app", "-a", password, "-t", "set,get", "-n", String(requests), "-c", "20", "-P", "1", "--csv"], {
+    const csv = execFileSync("redis-benchmark", ["-h", host, "-p", String(port), "--user", "app", "-a", password, "-t", "set,get", "-n", String(requests), "-c", "20", "-P", String(pipeline), "--csv"], {
         encoding: "utf8",
         stdio: ["ignore", "pipe", "ignore"],
     });
@@ -26,14 +28,12 @@ function benchmark(host: string, port: number, password: string, requests: numbe
     return rps;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-export function benchVip(master: Endpoint, vip: Endpoint, password: string, rounds = 3, requests = 20000): BenchResult[] {
+export function benchVip(master: Endpoint, vip: Endpoint, password: string, rounds = 3, requests = 20000, pipeline = 1): BenchResult[] {
     const direct: Record<string, number[]> = {};
     const viaVip: Record<string, number[]> = {};
     for (let i = 0; i < rounds; i++) {
         for (const [into, target] of [[direct, master], [viaVip, vip]] as const) {
-            for (const [test, rps] of Object.entries(benchmark(target.host, target.port, password, requests))) (into[test] ??= []).push(rps);
+            for (const [test, rps] of Object.entries(benchmark(target.host, target.port, password, requests, pipeline))) (into[test] ??= []).push(rps);
         }
     }
     return Object.keys(direct).map((test) => {

@@ -48,13 +48,24 @@ export interface DrillOptions {
     windowSeconds?: number;
     /** Milliseconds between writes on each path. Default 20. */
     intervalMs?: number;
+    /**
+     * "fail-fast" (default): 1 s timeouts, no retries, so that failed writes are counted;
+     * "outputs": the stack outputs' client options as they are, as an application has them.
+     */
+    clients?: "fail-fast" | "outputs";
     log?: (line: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * What README "Speed" tells applications to add to the outputs (a function cannot be
+ * an output): reconnect attempts at most 200 ms apart, instead of ioredis's up to 2 s.
+ */
+export const README_CLIENT_SETTINGS: RedisOptions = { retryStrategy: (n: number) => Math.min(n * 20, 200) };
+
 /** One writer: SET <prefix>:<path>:<n> n, every intervalMs, until stopped. */
-export function writer(path: PathResult["path"], client: Redis, prefix: string, intervalMs: number) {
+export function writer(path: PathResult["path"], client: Redis, prefix: string, intervalMs: number, dropOnTimeout = true) {
     const acked: number[] = [];
     const okTimes: number[] = [];
     let attempted = 0;
@@ -71,7 +82,7 @@ export function writer(path: PathResult["path"], client: Redis, prefix: string, 
                 failed++;
                 // A command that timed out may sit on a dead connection (a cut network sends no
                 // reset): drop it, so that the client connects again.
-                if (/timed out/i.test((e as Error).message)) client.disconnect(true);
+                if (dropOnTimeout && /timed out/i.test((e as Error).message)) client.disconnect(true);
             }
             await sleep(intervalMs);
         }
@@ -79,7 +90,9 @@ export function writer(path: PathResult["path"], client: Redis, prefix: string, 
     return {
         stop: async () => {
             running = false;
-            await done;
+            // A client that never gives up (no commandTimeout) may wait on a dead host for
+            // ever: its last write then counts as unacknowledged.
+            await Promise.race([done, sleep(2000)]);
         },
         /** Acknowledged writes missing on the master now, as `reader` sees it. */
         lost: async (reader: Redis) => {
@@ -116,19 +129,24 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
     };
     const healthy = async () => (await awaitAgreement(agreement)).master.name;
     // Short connect timeouts matter: a connection to a cut-off host waits for them in full.
-    const clientOpts = { enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => 100, lazyConnect: true };
+    const failFast = (opts.clients ?? "fail-fast") === "fail-fast";
+    const clientOpts: RedisOptions = failFast
+        ? { enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => 100, lazyConnect: true }
+        : { lazyConnect: true, ...README_CLIENT_SETTINGS };
+    // No failoverDetector: it can end the client for good during a power-off (cluster.ts).
+    const sentinelOpts: RedisOptions = failFast ? { sentinelRetryStrategy: () => 100 } : {};
     const results: ModeResult[] = [];
 
     for (const mode of modes) {
         const oldName = await healthy();
         const old = target.hosts.find((h) => h.name === oldName)!;
         log(`${mode}: master ${old.name}; ${DISRUPT[mode].what}`);
-        const sentinel = new Redis({ ...target.sentinelClient, ...clientOpts, failoverDetector: true, sentinelRetryStrategy: () => 100 });
+        const sentinel = new Redis({ ...target.sentinelClient, ...clientOpts, ...sentinelOpts });
         const vip = target.vipClient && new Redis({ ...target.vipClient, ...clientOpts });
         const clients = vip ? [sentinel, vip] : [sentinel];
         for (const c of clients) c.on("error", () => undefined);
         await Promise.all(clients.map((c) => c.connect()));
-        const writers = [writer("sentinel", sentinel, `drill:${mode}`, intervalMs), ...(vip ? [writer("vip", vip, `drill:${mode}`, intervalMs)] : [])];
+        const writers = [writer("sentinel", sentinel, `drill:${mode}`, intervalMs, failFast), ...(vip ? [writer("vip", vip, `drill:${mode}`, intervalMs, failFast)] : [])];
         await sleep(2000); // writes flow before anything happens
         const t0 = Date.now();
         DISRUPT[mode].down(old);

@@ -118,6 +118,9 @@ describe("program (mocks)", function () {
             "save 3600 1 300 100 60 10000",
             "min-replicas-to-write 1",
             "min-replicas-max-lag 10",
+            "repl-diskless-sync yes",
+            "repl-diskless-sync-delay 0",
+            "repl-backlog-size 64mb",
             "replica-announce-ip 10.0.10.8",
             "replica-priority 10",
         ]);
@@ -201,6 +204,9 @@ describe("program (mocks)", function () {
             sentinelPassword: PASSWORDS.sentinelPassword,
             username: "app",
             password: PASSWORDS.appPassword,
+            connectTimeout: 500,
+            socketTimeout: 1000,
+            sentinelCommandTimeout: 500,
         });
         assert.ok(await pulumi.isSecret(program.ioredis), "the ioredis object must be a secret output");
         const nodes = await outputOf(pulumi.output(program.nodes));

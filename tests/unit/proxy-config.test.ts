@@ -127,7 +127,7 @@ describe("proxy config", () => {
             [["AUTH", "healthcheck", "HC"], ["ROLE"], ["QUIT"]],
         );
         assert.ok(block.includes("tcp-check expect min-recv 0 rstring '^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n'"));
-        assert.match(haproxy, /default-server inter 500 fall 2 rise 2 on-marked-down shutdown-sessions/);
+        assert.match(haproxy, /default-server inter 500 fastinter 100 downinter 100 fall 2 rise 2 on-marked-down shutdown-sessions/);
         assert.match(haproxy, /timeout check 250ms/);
         assert.match(haproxy, /server-state-file \/var\/lib\/haproxy\/server-state/);
     });

@@ -1,0 +1,92 @@
+// Deployment timings for `npm run bench`, each on freshly booted lab hosts: `pulumi up` of a new
+// stack, the hand-written baseline (scripts/hand-deploy.sh), and a `pulumi up` that changes
+// nothing, with the SSH sessions each host saw meanwhile. Needs scripts/env.sh's environment.
+import { execFileSync } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+function run(cmd: string, args: string[], env: Record<string, string> = {}): string {
+    return execFileSync(cmd, args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+}
+
+/** Seconds `fn` took. */
+function timed(fn: () => unknown): number {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+export class LabDeploys {
+    constructor(private readonly hosts: number) {}
+
+    private lab = (...args: string[]) => run("bash", ["lab/lab.sh", ...args], { LAB_HOSTS: String(this.hosts) });
+
+    /** Brand-new hosts: the lab torn down and booted again. */
+    fresh(): void {
+        this.lab("down");
+        this.lab("up");
+    }
+
+    addresses(): string[] {
+        return this.lab("hosts")
+            .trim()
+            .split("\n")
+            .map((l) => l.split(/\s+/)[1]);
+    }
+
+    /** scripts/hand-deploy.sh onto fresh hosts; the proxy on the first two, as the lab stack has it. */
+    hand(): number {
+        this.fresh();
+        const ips = this.addresses();
+        const env = {
+            HOSTS: ips.join(" "),
+            PROXY_HOSTS: ips.slice(0, 2).join(" "),
+            WRITE_VIP: `${ips[0].split(".").slice(0, 3).join(".")}.100`,
+            SSH_KEY: this.lab("key").trim(),
+            BENCH_PASSWORD: randomBytes(18).toString("base64url"),
+        };
+        return timed(() => run("bash", ["scripts/hand-deploy.sh"], env));
+    }
+
+    /** `pulumi up` of a new stack onto fresh hosts (the stack's configuration is set beforehand). */
+    pulumiFresh(stack: string): number {
+        this.fresh();
+        try {
+            run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", stack]);
+        } catch {
+            // there was no such stack
+        }
+        fs.rmSync(path.join(ROOT, `Pulumi.${stack}.yaml`), { force: true });
+        return this.pulumiUp(stack, true);
+    }
+
+    /** `pulumi up` of the stack as it is; with `configure`, after scripts/lab-stack.sh set it up. */
+    pulumiUp(stack: string, configure = false): number {
+        if (configure) run("bash", ["scripts/lab-stack.sh", stack], { LAB_HOSTS: String(this.hosts) });
+        return timed(() => run("pulumi", ["up", "--yes", "--skip-preview", "--stack", stack]));
+    }
+
+    /** SSH sessions each host has accepted so far (sshd's journal); this question is one of them. */
+    sshSessions(): number {
+        const names = this.lab("hosts")
+            .trim()
+            .split("\n")
+            .map((l) => l.split(/\s+/)[0]);
+        return names.reduce((sum, h) => sum + Number(this.lab("ssh", h, "journalctl -q -u ssh --no-pager | grep -c 'Accepted publickey' || true").trim()), 0);
+    }
+
+    /** A no-op `pulumi up`: its seconds and the SSH sessions it opened. */
+    noop(stack: string): { seconds: number; sshSessions: number } {
+        const before = this.sshSessions();
+        const seconds = this.pulumiUp(stack);
+        // Each count itself opened one session per host.
+        return { seconds, sshSessions: this.sshSessions() - before - this.hosts };
+    }
+
+    down(): void {
+        this.lab("down");
+    }
+}
