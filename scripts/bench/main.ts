@@ -3,7 +3,8 @@
 // 1. deploys on fresh lab hosts: `pulumi up` against scripts/hand-deploy.sh (3 nodes + proxy),
 //    a no-op `pulumi up` and its SSH sessions, and `pulumi up` of 5 nodes;
 // 2. failovers: seconds without a successful write after the master is taken down each way,
-//    through Sentinel and through the write VIP, with the stack outputs' client options as is;
+//    through Sentinel and through the write VIP, with the stack outputs' client options as is
+//    (plus the retryStrategy the README tells applications to add);
 // 3. redis-benchmark through the write VIP against straight to the master (-P 1 and -P 16).
 // BENCH_PARTS=deploy,failover,throughput (the default) chooses parts. Tears the lab down at the end.
 import * as os from "os";
@@ -22,11 +23,7 @@ const log = (l: string) => console.error(`[bench] ${l}`);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 
 async function main() {
-    const report: string[] = [];
-    const out = (l = "") => {
-        report.push(l);
-        console.log(l);
-    };
+    const out = (l = "") => console.log(l);
     const cpu = os.cpus();
     out(`Machine: ${cpu.length} × ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}; n = ${N} per figure`);
     out();
