@@ -11,8 +11,10 @@ export interface LabHost {
     ip: string;
 }
 
-export function labHosts(): LabHost[] {
-    return execFileSync("bash", [LAB, "hosts"], { encoding: "utf8" })
+/** The lab's hosts: LAB_HOSTS of them, or `count`. */
+export function labHosts(count?: number): LabHost[] {
+    const env = count === undefined ? process.env : { ...process.env, LAB_HOSTS: String(count) };
+    return execFileSync("bash", [LAB, "hosts"], { encoding: "utf8", env })
         .trim()
         .split("\n")
         .map((l) => {

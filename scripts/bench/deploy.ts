@@ -5,6 +5,7 @@ import { execFileSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { labHosts } from "../../lab/hosts";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -30,17 +31,11 @@ export class LabDeploys {
         this.lab("up");
     }
 
-    addresses(): string[] {
-        return this.lab("hosts")
-            .trim()
-            .split("\n")
-            .map((l) => l.split(/\s+/)[1]);
-    }
 
     /** scripts/hand-deploy.sh onto fresh hosts; the proxy on the first two, as the lab stack has it. */
     hand(): number {
         this.fresh();
-        const ips = this.addresses();
+        const ips = labHosts(this.hosts).map((h) => h.ip);
         const env = {
             HOSTS: ips.join(" "),
             PROXY_HOSTS: ips.slice(0, 2).join(" "),
@@ -71,11 +66,7 @@ export class LabDeploys {
 
     /** SSH sessions each host has accepted so far (sshd's journal); this question is one of them. */
     sshSessions(): number {
-        const names = this.lab("hosts")
-            .trim()
-            .split("\n")
-            .map((l) => l.split(/\s+/)[0]);
-        return names.reduce((sum, h) => sum + Number(this.lab("ssh", h, "journalctl -q -u ssh --no-pager | grep -c 'Accepted publickey' || true").trim()), 0);
+        return labHosts(this.hosts).reduce((sum, h) => sum + Number(this.lab("ssh", h.name, "journalctl -q -u ssh --no-pager | grep -c 'Accepted publickey' || true").trim()), 0);
     }
 
     /** A no-op `pulumi up`: its seconds and the SSH sessions it opened. */

@@ -9,6 +9,7 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as path from "path";
 import Redis, { type RedisOptions } from "ioredis";
+import { labHosts } from "../../lab/hosts";
 import { formatTable, runDrill, writer } from "../../scripts/drill/drill";
 import { askRedis, freshStack, lab, labAgreement, labConfig, newPasswords, onHost, ROOT, runAsset, timed, type LabHost } from "./lab";
 
@@ -98,10 +99,7 @@ describe("lab day 2: grow, shrink, replace, down, re-create", function () {
         savedLabHosts = process.env.LAB_HOSTS;
         process.env.LAB_HOSTS = "6"; // lab.sh then knows rha4-rha6 too (lab.sh down stops them all)
         execFileSync("bash", [LAB, "up"], { stdio: "ignore" });
-        all = execFileSync("bash", [LAB, "hosts"], { encoding: "utf8" })
-            .trim()
-            .split("\n")
-            .map((l) => ({ name: l.split(/\s+/)[0], ip: l.split(/\s+/)[1] }));
+        all = labHosts();
         members = all.slice(0, 3);
         // down-after 2 s, as in the cluster test: with 1 s, a busy 2-core machine running five
         // nodes now and then stalls a freshly promoted master long enough for a second, spurious

@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import Redis from "ioredis";
+import { labHosts } from "../../lab/hosts";
 import { labKey, newPasswords, ROOT, wipeRedisData } from "./lab";
 
 const LAB = path.join(ROOT, "lab", "lab.sh");
@@ -23,10 +24,7 @@ describe("lab library: two clusters from one program that installs redis-ha from
     before(async () => {
         // Three more hosts beside the usual three (lab.sh down stops them all).
         execFileSync("bash", [LAB, "up"], { env: SIX, stdio: "ignore" });
-        const servers = execFileSync("bash", [LAB, "hosts"], { env: SIX, encoding: "utf8" })
-            .trim()
-            .split("\n")
-            .map((l) => ({ name: l.split(/\s+/)[0], ip: l.split(/\s+/)[1] }));
+        const servers = labHosts(6);
         wipeRedisData(servers.map((s) => s.ip));
         tarball = path.join(ROOT, execFileSync("npm", ["pack", "--silent"], { cwd: ROOT, encoding: "utf8" }).trim().split("\n").pop()!);
         const listed = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" });
