@@ -44,14 +44,15 @@ export interface NodeOutputs {
 
 /**
  * The ioredis options that make a client leave a dead server within about a second: a
- * connection attempt gives up after 0.5 s (the default, 10 s, is what each try of a powered-off
- * host or sentinel costs), and a connection on which a command has waited 1 s for any reply is
+ * connection attempt gives up after 0.2 s (the default, 10 s, is what each try of a powered-off
+ * host or sentinel costs; a failover meets both, a dead master that the sentinels still name and
+ * the dead host's sentinel, as ioredis asks the sentinels in turn), and a connection on which a command has waited 1 s for any reply is
  * dropped and made again (a powered-off host sends no reset, so nothing else notices). No
  * `failoverDetector`: with it, ioredis 5.11 ended its connection (no more reconnects) in 2 of 4
  * power-offs in the lab. An application whose commands may take longer (blocking commands, long
  * scripts) raises `socketTimeout` after spreading these (README "Speed").
  */
-export const CLIENT_TIMEOUTS = { connectTimeout: 500, socketTimeout: 1000 } as const;
+export const CLIENT_TIMEOUTS = { connectTimeout: 200, socketTimeout: 1000 } as const;
 
 /** ioredis's options in sentinel mode: Sentinel's discovery user, Redis's `app` user. */
 export interface SentinelClientOptions {
@@ -63,7 +64,7 @@ export interface SentinelClientOptions {
     password: string;
     connectTimeout: number;
     socketTimeout: number;
-    /** A sentinel that accepts connections but does not answer is given up on after 0.5 s. */
+    /** A sentinel that accepts connections but does not answer is given up on after 0.2 s. */
     sentinelCommandTimeout: number;
 }
 
@@ -337,7 +338,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             username: "app",
             password: secrets.app,
             ...CLIENT_TIMEOUTS,
-            sentinelCommandTimeout: 500,
+            sentinelCommandTimeout: 200,
         }),
     };
 }

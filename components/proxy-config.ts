@@ -22,6 +22,15 @@ function guardIntervalMs(cfg: ResolvedConfig): number {
     return Math.max(50, Math.floor(cfg.proxy.checkIntervalMs / 4));
 }
 
+/**
+ * How long a check waits for a reply, and any connection (checks too) for the server to accept:
+ * half a check interval. A check connects within min(timeout connect, inter), so a powered-off
+ * master fails each check after this long, not after a whole second.
+ */
+function checkTimeoutMs(cfg: ResolvedConfig): number {
+    return Math.max(200, Math.floor(cfg.proxy.checkIntervalMs / 2));
+}
+
 /** Checks of servers that are down or changing state: five per check interval. */
 function fastIntervalMs(cfg: ResolvedConfig): number {
     return Math.max(50, Math.floor(cfg.proxy.checkIntervalMs / 5));
@@ -120,7 +129,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "    option srvtcpka",
         // A server that went away unnoticed yet (its host powered off): give up on it quickly
         // and send the connection to another one that qualifies.
-        "    timeout connect 1s",
+        `    timeout connect ${checkTimeoutMs(cfg)}ms`,
         "    retries 2",
         "    option redispatch 1",
         "    timeout client 1h",
@@ -128,7 +137,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         // A reply that does not match must fail the check at once, not when the check times
         // out: every expect below either waits for the whole reply first or is conclusive
         // (min-recv 0), and timeout check is short.
-        `    timeout check ${Math.max(200, Math.floor(px.checkIntervalMs / 2))}ms`,
+        `    timeout check ${checkTimeoutMs(cfg)}ms`,
         // A server that is down (a replica, for a master check) or changing state is checked
         // five times as often: a new master is routed to a fraction of a second after it is
         // promoted, at the cost of more checks against the servers that are down.
@@ -142,8 +151,10 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
             `# ${n.name} is master for the sentinels that name it (one check per sentinel). One failed`,
             "# check takes a sentinel's vote away: this errs towards not routing. Fewer than a",
             `# majority: no new connection goes to ${n.name} and the Lua guard cuts its sessions.`,
+            "# One answer gives the vote back: a sentinel names a new master only once its failover",
+            "# has promoted it, and a majority of them must agree.",
             `backend sentinels_name_${id(n.name)}`,
-            "    default-server fall 1 rise 2",
+            "    default-server fall 1 rise 1",
             "    option tcp-check",
             "    tcp-check connect",
             send("AUTH", "discovery", secrets.sentinel),

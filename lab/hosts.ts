@@ -1,6 +1,6 @@
 // The lab seen from TypeScript (tests, the failover drill): its hosts, SSH into them, and the
 // chaos verbs of lab/lab.sh.
-import { execFileSync } from "child_process";
+import { execFile, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -31,6 +31,16 @@ export function onHost(host: string, command: string, input?: string): string {
 /** Runs a lab verb (poweroff, start, cut, restore …). */
 export function lab(...args: string[]): string {
     return execFileSync("bash", [LAB, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+}
+
+/**
+ * `lab` or `onHost` without blocking the event loop: a fault injected while clients run must not
+ * freeze them (a power-off's clean-up takes over a second after the host is already dead).
+ */
+export function labAsync(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) =>
+        execFile("bash", [LAB, ...args], { encoding: "utf8" }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
 }
 
 export function labKey(): string {

@@ -4,17 +4,17 @@
 // acknowledged writes missing afterwards (lost), plus the new master.
 import Redis, { RedisOptions } from "ioredis";
 import { AgreementInputs, awaitAgreement } from "../../components/sentinel-agreement";
-import { lab, LabHost, onHost } from "../../lab/hosts";
+import { LabHost, labAsync } from "../../lab/hosts";
 
 export type Mode = "crash" | "stop" | "poweroff" | "netcut";
 export const MODES: Mode[] = ["crash", "stop", "poweroff", "netcut"];
 
-/** How each mode takes the master down, and brings it back. */
-const DISRUPT: Record<Mode, { down: (h: LabHost) => void; back: (h: LabHost) => void; what: string }> = {
-    crash: { what: "SIGKILL of redis-server (systemd restarts it)", down: (h) => onHost(h.name, "kill -KILL $(systemctl show -p MainPID --value redis-server)"), back: () => undefined },
-    stop: { what: "systemctl stop redis-server", down: (h) => onHost(h.name, "systemctl stop redis-server"), back: (h) => onHost(h.name, "systemctl start redis-server") },
-    poweroff: { what: "the master's host powered off", down: (h) => lab("poweroff", h.name, "--hard"), back: (h) => lab("start", h.name) },
-    netcut: { what: "the master's host network cut", down: (h) => lab("cut", h.name), back: (h) => lab("restore", h.name) },
+/** How each mode takes the master down, and brings it back (without blocking the writers). */
+const DISRUPT: Record<Mode, { down: (h: LabHost) => Promise<string>; back: (h: LabHost) => Promise<string>; what: string }> = {
+    crash: { what: "SIGKILL of redis-server (systemd restarts it)", down: (h) => labAsync("ssh", h.name, "kill -KILL $(systemctl show -p MainPID --value redis-server)"), back: async () => "" },
+    stop: { what: "systemctl stop redis-server", down: (h) => labAsync("ssh", h.name, "systemctl stop redis-server"), back: (h) => labAsync("ssh", h.name, "systemctl start redis-server") },
+    poweroff: { what: "the master's host powered off", down: (h) => labAsync("poweroff", h.name, "--hard"), back: (h) => labAsync("start", h.name) },
+    netcut: { what: "the master's host network cut", down: (h) => labAsync("cut", h.name), back: (h) => labAsync("restore", h.name) },
 };
 
 export interface DrillTarget {
@@ -149,12 +149,14 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
         const writers = [writer("sentinel", sentinel, `drill:${mode}`, intervalMs, failFast), ...(vip ? [writer("vip", vip, `drill:${mode}`, intervalMs, failFast)] : [])];
         await sleep(2000); // writes flow before anything happens
         const t0 = Date.now();
-        DISRUPT[mode].down(old);
+        const down = DISRUPT[mode].down(old).catch((e: Error) => e);
         await sleep(windowMs);
+        const failed = await down;
+        if (failed instanceof Error) throw new Error(`${mode} of ${old.name} failed: ${failed.message}`);
         const t1 = Date.now();
         await Promise.all(writers.map((w) => w.stop()));
         for (const c of clients) c.disconnect();
-        DISRUPT[mode].back(old);
+        await DISRUPT[mode].back(old);
         const newMaster = await healthy();
         log(`${mode}: new master ${newMaster}; checking what was acknowledged`);
 

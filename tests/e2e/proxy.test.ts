@@ -48,7 +48,7 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
         outputs = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value]));
         assert.deepStrictEqual(outputs.write, { host: writeVip, port: 6379 });
         assert.deepStrictEqual(outputs.read, { host: readVip, port: 6379 });
-        assert.deepStrictEqual(outputs.vipClient, { host: writeVip, port: 6379, username: "app", password: passwords.appPassword, connectTimeout: 500, socketTimeout: 1000 });
+        assert.deepStrictEqual(outputs.vipClient, { host: writeVip, port: 6379, username: "app", password: passwords.appPassword, connectTimeout: 200, socketTimeout: 1000 });
         assert.strictEqual(holderOf(writeVip, [hosts[0].name, hosts[1].name]).length, 1, "exactly one proxy must hold the VIPs");
         const again = await stack.up();
         assert.deepStrictEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"], "a second up changed something");

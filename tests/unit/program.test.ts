@@ -204,9 +204,9 @@ describe("program (mocks)", function () {
             sentinelPassword: PASSWORDS.sentinelPassword,
             username: "app",
             password: PASSWORDS.appPassword,
-            connectTimeout: 500,
+            connectTimeout: 200,
             socketTimeout: 1000,
-            sentinelCommandTimeout: 500,
+            sentinelCommandTimeout: 200,
         });
         assert.ok(await pulumi.isSecret(program.ioredis), "the ioredis object must be a secret output");
         const nodes = await outputOf(pulumi.output(program.nodes));

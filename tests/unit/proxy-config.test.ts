@@ -116,7 +116,7 @@ describe("proxy config", () => {
             [["AUTH", "discovery", "SP"], ["SENTINEL", "get-master-addr-by-name", "mymaster"], ["QUIT"]],
         );
         assert.ok(block.includes("tcp-check expect min-recv 0 rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n10\\.1\\.0\\.1\\r\\n'"));
-        assert.match(block, /default-server fall 1 rise 2/);
+        assert.match(block, /default-server fall 1 rise 1/);
         assert.strictEqual((block.match(/^ {4}server sentinel_/gm) ?? []).length, 3);
     });
 
