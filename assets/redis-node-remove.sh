@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Takes redis-ha's configuration off a node: stops redis-server, puts Debian's original
-# redis.conf back, removes the ACL file. Data in /var/lib/redis stays unless PURGE_DATA=yes.
+# redis.conf back, removes the ACL file and the stop hook. Data in /var/lib/redis stays unless
+# PURGE_DATA=yes.
 # Runs after lib/common.sh (prepended).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -10,6 +11,7 @@ state=/var/lib/redis-ha
 main() {
     require_root
     restore_service redis /etc/redis/redis.conf
+    remove_hook redis-server redis-stop
     rm -f /etc/redis/users.acl "$state/redis.initialized" "$state/redis.generation" "$state/rolling-restart.lock"
     if [ "${PURGE_DATA:-no}" = yes ]; then
         info "purging Redis data in /var/lib/redis"

@@ -16,7 +16,8 @@
 #   proxy): the Redis ACL users; discovery: Sentinel's user for clients, to ask who is master;
 #   previous-<name>: a password being retired, accepted next to the new one (README "Rotating
 #   credentials").
-# Variables set in the script: STEP (create or update), DATA_SURVEY (assets/data-survey.sh).
+# Variables set in the script: STEP (create or update), DATA_SURVEY (assets/data-survey.sh),
+#   STOP_HOOK (assets/hooks/redis-stop.sh: systemd runs it before it stops Redis).
 # Environment: REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
 #   REDIS_SETTINGS ("key value" lines, applied at runtime), RESTART_SETTINGS ("key value" lines
 #   Redis reads only at start: written here at creation, later by rolling-restart.sh),
@@ -42,6 +43,10 @@ rcli() { admin_cli "$REDIS_PORT" "$@"; }
 render_acl() {
     local name rules
     echo "user default off resetkeys resetchannels -@all"
+    # The stop hook's user: no keys, only what a shutdown that loses nothing takes (CONFIG SET
+    # gives no more than root on this host has, and only root reads its password).
+    [ "${RUNTIME:-packages}" != packages ] ||
+        echo "user hooks on #$(printf '%s' "$(hooks_password)" | sha256sum | cut -d' ' -f1) resetkeys resetchannels &redis-ha:hooks -@all +role +info +config|get +config|set +publish +wait +shutdown"
     while read -r name rules; do
         [ -n "$name" ] || continue
         echo "user $name on $(password_rules "$name") $rules"
@@ -62,6 +67,15 @@ render_conf() { # render_conf <replicaof "ip port" or empty>
     echo "masteruser replication"
     echo "masterauth $(conf_quote "$(secret replication)")"
     [ -z "$1" ] || echo "replicaof $1"
+}
+
+# systemd runs STOP_HOOK (assets/hooks/redis-stop.sh) before it stops redis-server.
+install_stop_hook() {
+    [ "${RUNTIME:-packages}" = packages ] || return 0
+    install_hook redis-server redis-stop "$STOP_HOOK" "# Managed by redis-ha: a master gives its replicas every write before it stops (assets/hooks/redis-stop.sh).
+[Service]
+Environment=REDIS_PORT=$REDIS_PORT
+ExecStop=-+/bin/bash /usr/local/lib/redis-ha/redis-stop"
 }
 
 initialize() {
@@ -110,6 +124,7 @@ main() {
     command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
     read_secrets
     acl_state=$(render_acl | install_if_changed "$acl")
+    install_stop_hook
     if [ "$STEP" = update ] && [ -f "$state/redis.initialized" ]; then
         apply_runtime "$acl_state"
     else

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Takes redis-ha's Sentinel off a node: stops redis-sentinel and puts Debian's original
-# sentinel.conf back. Runs after lib/common.sh (prepended).
+# Takes redis-ha's Sentinel off a node: stops redis-sentinel, puts Debian's original
+# sentinel.conf back and removes the start hook. Runs after lib/common.sh (prepended).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=sentinel-node
@@ -9,6 +9,7 @@ state=/var/lib/redis-ha
 main() {
     require_root
     restore_service sentinel /etc/redis/sentinel.conf
+    remove_hook redis-sentinel sentinel-start
     rm -f "$state/sentinel.initialized" "$state/sentinel.generation"
 }
 

@@ -16,8 +16,8 @@
 #   Redis ACL user Sentinel logs in as, and the sentinels' user among themselves), discovery
 #   (clients asking where the master is); previous-<name>: a password being retired, accepted
 #   next to the new one.
-# Variables set in the script: STEP (create or update).
-# Environment: SENTINEL_PORT, REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS,
+# Variables set in the script: STEP (create or update), START_HOOK (assets/hooks/sentinel-start.sh).
+# Environment: SENTINEL_PORT, PING_PERIOD_MS (see the hook), REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS,
 #   MASTER_NAME, SENTINEL_SETTINGS ("key value" lines as SENTINEL SET takes them: quorum,
 #   down-after-milliseconds, …), SENTINEL_ACL_RULES ("user rules" lines),
 #   SENTINEL_DEFAULT_USER ("off", or "discovery": on,
@@ -57,6 +57,22 @@ render_users() {
     while read -r name rules; do
         [ -n "$name" ] && echo "user $name on $(password_rules "$name") $rules"
     done <<<"$SENTINEL_ACL_RULES"
+    [ "${RUNTIME:-packages}" != packages ] || echo "user hooks on #$(hooks_hash) $HOOKS_RULES"
+}
+
+# The start hook's user: SENTINEL DEBUG (its ping period) and nothing else.
+HOOKS_RULES="-@all +sentinel|debug"
+hooks_hash() { printf '%s' "$(hooks_password)" | sha256sum | cut -d' ' -f1; }
+
+# systemd runs START_HOOK (assets/hooks/sentinel-start.sh) each time redis-sentinel starts; it
+# runs here too, so that a new ping period applies at once.
+start_hook() {
+    [ "${RUNTIME:-packages}" = packages ] || return 0
+    install_hook redis-sentinel sentinel-start "$START_HOOK" "# Managed by redis-ha: the sentinel's ping period, at every start (assets/hooks/sentinel-start.sh).
+[Service]
+Environment=SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS
+ExecStartPost=-+/bin/bash /usr/local/lib/redis-ha/sentinel-start"
+    SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS bash /usr/local/lib/redis-ha/sentinel-start
 }
 
 render_conf() { # render_conf <master ip> <master port>
@@ -169,6 +185,9 @@ apply_users() {
         set_user "$name" "$name" "$rules"
         [ "$name" != admin ] || scli_user="admin"
     done <<<"$SENTINEL_ACL_RULES"
+    if [ "${RUNTIME:-packages}" = packages ]; then
+        expect_ok "ACL SETUSER hooks" "$(printf 'ACL SETUSER hooks reset on #%s %s\n' "$(hooks_hash)" "$HOOKS_RULES" | scli)"
+    fi
     if [ "$SENTINEL_DEFAULT_USER" = discovery ]; then
         set_user default discovery "$(value_of discovery "$SENTINEL_ACL_RULES")"
     else
@@ -198,6 +217,7 @@ main() {
     command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
     read_secrets
     if [ "$STEP" = update ] && [ -f "$state/sentinel.initialized" ]; then apply_runtime; else initialize; fi
+    start_hook
     printf '{"initialized":%s,"restarted":%s,"migrated":%s,"master":"%s"}\n' "$initialized" "$restarted" "$migrated" \
         "$(scli SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ' | sed 's/ $//; s/ /:/')"
 }

@@ -57,8 +57,8 @@ export class RedisNode extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 // The data survey runs before a first start; a create ignores leftovers of an earlier deployment.
-                create: script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh") }, { STEP: "create" }),
-                update: script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh") }, { STEP: "update" }),
+                create: script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh"), STOP_HOOK: script("hooks/redis-stop.sh") }, { STEP: "create" }),
+                update: script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh"), STOP_HOOK: script("hooks/redis-stop.sh") }, { STEP: "update" }),
                 delete: script("redis-node-remove.sh"),
                 environment: { ...redisNodeEnv(cfg, node), ...args.runtime.scriptEnv },
                 stdin: rotatingSecretLines(

@@ -120,6 +120,14 @@ export function sentinelSettings(cfg: ResolvedConfig): string[] {
     ];
 }
 
+/**
+ * How often each sentinel pings (assets/hooks/sentinel-start.sh): a tenth of the down-after
+ * period, at most once a second (Redis's pace) and at least every 100 ms.
+ */
+export function sentinelPingPeriodMs(cfg: ResolvedConfig): number {
+    return Math.min(1000, Math.max(100, Math.floor(cfg.sentinel.downAfterMilliseconds / 10)));
+}
+
 /** Where the sentinels are, as the scripts take it: "ip:port ip:port …". */
 export function sentinelPeers(cfg: ResolvedConfig): string {
     return cfg.nodes.map((n) => `${n.privateIp}:${cfg.sentinel.port}`).join(" ");
@@ -169,6 +177,7 @@ export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<s
         ...clusterEnv(cfg, node),
         SENTINEL_PORT: String(cfg.sentinel.port),
         SENTINEL_SETTINGS: sentinelSettings(cfg).join("\n"),
+        PING_PERIOD_MS: String(sentinelPingPeriodMs(cfg)),
         SENTINEL_ACL_RULES: userLines(SENTINEL_ACL_RULES),
         SENTINEL_DEFAULT_USER: sentinelDefaultUser(cfg),
     };

@@ -32,8 +32,8 @@ export class SentinelNode extends pulumi.ComponentResource {
             `${name}-sentinel`,
             {
                 connection: args.connection,
-                create: script("sentinel-node.sh", {}, { STEP: "create" }),
-                update: script("sentinel-node.sh", {}, { STEP: "update" }),
+                create: script("sentinel-node.sh", { START_HOOK: script("hooks/sentinel-start.sh") }, { STEP: "create" }),
+                update: script("sentinel-node.sh", { START_HOOK: script("hooks/sentinel-start.sh") }, { STEP: "update" }),
                 delete: script("sentinel-node-remove.sh"),
                 environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv },
                 stdin: rotatingSecretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel }, secrets.previous, {

@@ -26,7 +26,7 @@ teardown() {
 trap teardown EXIT
 
 echo "== shellcheck"
-shellcheck -x assets/*.sh assets/lib/*.sh lab/*.sh scripts/*.sh .ci/run
+shellcheck -x assets/*.sh assets/hooks/*.sh assets/lib/*.sh lab/*.sh scripts/*.sh .ci/run
 echo "== typescript"
 npx tsc --noEmit -p . --noCheck false
 echo "== unit tests (Pulumi mocks)"

@@ -185,6 +185,39 @@ service_ensure_running() {
     fi
 }
 
+# The password of the `hooks` user that our systemd hooks (assets/hooks/) log in as. Made on the
+# host at first use and kept root-only; it never leaves the host, and Redis holds only its hash,
+# so it opens this host's Redis only, for the few commands the hooks need.
+hooks_secret=/etc/redis-ha/hooks.secret
+hooks_password() {
+    if [ ! -s "$hooks_secret" ]; then
+        install -d -m 0700 "$(dirname "$hooks_secret")"
+        (umask 077 && head -c 24 /dev/urandom | base64 >"$hooks_secret.new" && mv -f "$hooks_secret.new" "$hooks_secret")
+    fi
+    cat "$hooks_secret"
+}
+
+# Installs one of our systemd hooks: <script> as /usr/local/lib/redis-ha/<name>, run by the
+# drop-in <drop-in> of <unit>; systemd reloads when either changed. Packages runtime only.
+# Usage: install_hook <unit> <name> <script> <drop-in>
+install_hook() {
+    local changed
+    install -d -m 0755 /usr/local/lib/redis-ha "/etc/systemd/system/$1.service.d"
+    changed=$(printf '%s' "$3" | install_if_changed "/usr/local/lib/redis-ha/$2" root:root 0755)
+    changed+=$(printf '%s\n' "$4" | install_if_changed "/etc/systemd/system/$1.service.d/redis-ha-$2.conf" root:root 0644)
+    [ -z "$changed" ] || systemctl daemon-reload
+}
+
+# Takes a hook off (see install_hook); with the last one goes the hooks' password.
+# Usage: remove_hook <unit> <name>
+remove_hook() {
+    [ -f "/usr/local/lib/redis-ha/$2" ] || [ -f "/etc/systemd/system/$1.service.d/redis-ha-$2.conf" ] || return 0
+    rm -f "/usr/local/lib/redis-ha/$2" "/etc/systemd/system/$1.service.d/redis-ha-$2.conf"
+    rmdir "/etc/systemd/system/$1.service.d" 2>/dev/null || true
+    systemctl daemon-reload
+    if rmdir /usr/local/lib/redis-ha 2>/dev/null; then rm -rf "$(dirname "$hooks_secret")"; fi
+}
+
 # Where save_original keeps the copy of <file>.
 original_of() { echo "/var/lib/redis-ha/$(basename "$1").orig"; }
 

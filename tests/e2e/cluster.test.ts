@@ -115,6 +115,27 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             assert.match(acl, /^user default off/m);
             assert.match(acl, /^640 redis\n640 redis\n640 redis$/m);
         }
+        // The hooks' user: a password that only root on its own host reads, no keys, no failover.
+        const hooksPassword = (name: string) => onHost(name, "cat /etc/redis-ha/hooks.secret").trim();
+        for (const h of hosts) {
+            assert.strictEqual(onHost(h.name, "stat -c '%a %U' /etc/redis-ha /etc/redis-ha/hooks.secret").trim(), "700 root\n600 root");
+            const hooks = { username: "hooks", password: hooksPassword(h.name) };
+            assert.match(String(await ask(h.ip, 6379, hooks, (c) => c.get("x").then(() => "allowed", (e: Error) => e.message))), /NOPERM/);
+            assert.match(String(await ask(h.ip, 26379, hooks, (c) => c.call("SENTINEL", "FAILOVER", "mymaster").then(() => "allowed", (e: Error) => e.message))), /NOPERM/);
+        }
+        const another = { username: "hooks", password: hooksPassword(hosts[1].name) };
+        assert.strictEqual(await ask(m, 6379, another, (c) => c.ping()), undefined, "one host's hooks password opened another host's Redis");
+    });
+
+    it("has every sentinel ping ten times per down-after period (2 s here), also after a restart", async () => {
+        const pingPeriod = (ip: string) =>
+            ask(ip, 26379, admin, async (c) => {
+                const pairs = (await c.call("SENTINEL", "DEBUG")) as unknown[];
+                return String(pairs[pairs.findIndex((p) => String(p).toUpperCase() === "PING-PERIOD") + 1]);
+            });
+        for (const h of hosts) assert.strictEqual(await pingPeriod(h.ip), "200", `sentinel on ${h.name}`);
+        onHost(hosts[1].name, "systemctl restart redis-sentinel");
+        await waitFor("the restarted sentinel's ping period", async () => (await pingPeriod(hosts[1].ip)) === "200", 30);
     });
 
     it("keeps secrets out of the state, the output and world-readable files on the hosts", async () => {
@@ -165,6 +186,8 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         const took = await waitFor("failover after redis-server stop", async () => ((await sentinelMaster()) ?? old.ip) !== old.ip, 60);
         const now = byIp((await sentinelMaster())!);
         figures.push(`failover, master's redis-server stopped (down-after 2 s): ${took.toFixed(1)} s, ${old.name} -> ${now.name}`);
+        // The stop hook saw both replicas take every write, so Redis shut down without waiting for their next report.
+        assert.match(onHost(old.name, "journalctl -u redis-server -o cat | grep redis-stop-hook | tail -1"), /2 of 2 replicas have every write/);
         const up = await stack.up({ onOutput });
         assert.deepStrictEqual(onlySame(up.summary), [], "the re-run after a failover changed something");
         assert.strictEqual((await role(now.ip))?.[0], "master", "the re-run demoted the new master");
@@ -254,7 +277,7 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             const left = onHost(
                 h.name,
                 "pgrep -c redis || true; dpkg-query -W -f='${Status}\\n' redis-server redis-sentinel | grep -c '^install ok' || true; " +
-                    "ls /var/lib/redis-ha /etc/sysctl.d/60-redis-ha.conf /etc/systemd/system/redis-ha-thp.service /etc/redis/users.acl 2>/dev/null | wc -l; " +
+                    "ls /var/lib/redis-ha /etc/sysctl.d/60-redis-ha.conf /etc/systemd/system/redis-ha-thp.service /etc/redis/users.acl /etc/redis-ha /usr/local/lib/redis-ha /etc/systemd/system/redis-server.service.d /etc/systemd/system/redis-sentinel.service.d 2>/dev/null | wc -l; " +
                     "grep -c redis-ha /etc/redis/redis.conf /etc/redis/sentinel.conf 2>/dev/null | paste -sd' '; ls /var/lib/redis",
             );
             const [procs, pkgs, files, confs, ...data] = left.trim().split("\n");

@@ -82,12 +82,12 @@ describe("program (mocks)", function () {
     it("runs the scripts from assets/, each with its removal", () => {
         // plain(): a script may travel as a secret (hidden in a preview's diff); its text is the same.
         assert.strictEqual(plain(named("redis-1-facts").inputs.create), script("host-facts.sh"));
-        const survey = { DATA_SURVEY: script("data-survey.sh") };
+        const redisFiles = { DATA_SURVEY: script("data-survey.sh"), STOP_HOOK: script("hooks/redis-stop.sh") };
         for (const [suffix, create, remove, files] of [
             ["packages", "packages.sh", "packages-remove.sh"],
             ["kernel", "kernel-tuning.sh", "kernel-tuning-remove.sh"],
-            ["redis", "redis-node.sh", "redis-node-remove.sh", survey],
-            ["sentinel", "sentinel-node.sh", "sentinel-node-remove.sh", {}],
+            ["redis", "redis-node.sh", "redis-node-remove.sh", redisFiles],
+            ["sentinel", "sentinel-node.sh", "sentinel-node-remove.sh", { START_HOOK: script("hooks/sentinel-start.sh") }],
         ] as const) {
             const r = named(`redis-2-${suffix}`).inputs;
             // Redis and Sentinel tell a first run (which ignores leftovers of an earlier deployment) from later ones.

@@ -223,5 +223,8 @@ describe("proxy config", () => {
         assert.match(k, /unicast_src_ip 10\.1\.0\.2\n {4}unicast_peer \{\n {8}10\.1\.0\.1\n {4}\}/);
         assert.match(k, /10\.1\.0\.100\/32 dev @IFACE@\n {8}10\.1\.0\.101\/32 dev @IFACE@/);
         assert.match(k, /track_script \{\n {8}haproxy_alive/);
+        // adverts as often as HAProxy's checks of down servers (VRRP 3 takes fractions of a second)
+        assert.match(k, /vrrp_version 3/);
+        assert.match(k, /advert_int 0\.1\n/);
     });
 });
