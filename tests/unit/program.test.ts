@@ -142,6 +142,8 @@ describe("program (mocks)", function () {
         const s = named("redis-3-sentinel").inputs;
         assert.deepStrictEqual(s.environment.SENTINEL_SETTINGS.split("\n"), ["quorum 2", "down-after-milliseconds 5000", "failover-timeout 180000", "parallel-syncs 1"]);
         assert.strictEqual(s.environment.MASTER_NAME, "mymaster");
+        // pings every tenth of the down-after period: 5000 ms here
+        assert.strictEqual(s.environment.PING_PERIOD_MS, "500");
         assert.deepStrictEqual(s.triggers, ["mymaster"]);
         assert.deepStrictEqual(s.environment.SENTINEL_ACL_RULES.split("\n").map((l: string) => l.split(" ")[0]), ["admin", "sentinel", "discovery"]);
         assert.match(s.environment.SENTINEL_ACL_RULES, /^discovery allchannels \+ping .*\+sentinel\|get-master-addr-by-name/m);
