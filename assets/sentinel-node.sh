@@ -195,6 +195,28 @@ apply_users() {
     fi
 }
 
+# Sentinel logs in to a peer once per connection and never retries: a link made while the peer
+# did not take our password yet stays refused, the peer counted down, until the link drops. The
+# sentinels are updated in parallel, and a rotation or an upgrade gives each its new password in
+# this same run; so before switching (which drops and remakes the links), wait until every peer
+# that answers takes the password. A peer that does not answer is down or not deployed yet.
+wait_peers_take_password() {
+    local peer answer pending i
+    for ((i = 0; i < 300; i++)); do
+        pending=()
+        for peer in $SENTINEL_PEERS; do
+            [ "${peer%:*}" != "$SELF_IP" ] || continue
+            answer=$(REDISCLI_AUTH=$(secret sentinel) timeout 2 redis-cli --no-auth-warning --user sentinel \
+                -h "${peer%:*}" -p "${peer##*:}" PING 2>&1) || true
+            [[ $answer != *WRONGPASS* && $answer != *NOAUTH* ]] || pending+=("$peer")
+        done
+        [ ${#pending[@]} -gt 0 ] || return 0
+        [ $((i % 25)) -ne 24 ] || info "waiting for ${pending[*]} to take the sentinels' password ($(((i + 1) / 5)) s)"
+        sleep 0.2
+    done
+    fatal "the sentinels ${pending[*]} still refuse the sentinels' password (sentinelAuthPassword) after 60 s: their update failed or has not run (see its error in this run); fix that, then pulumi up again"
+}
+
 apply_runtime() {
     local key value settings=()
     while read -r key value; do
@@ -204,6 +226,7 @@ apply_runtime() {
     service_ensure_running sentinel
     connect_sentinel
     apply_users
+    wait_peers_take_password
     expect_ok "SENTINEL CONFIG SET sentinel-user" "$(scli SENTINEL CONFIG SET sentinel-user sentinel)"
     # -x: a password is the last argument, read from stdin, never on the command line.
     expect_ok "SENTINEL CONFIG SET sentinel-pass" "$(secret sentinel | scli -x SENTINEL CONFIG SET sentinel-pass)"

@@ -35,4 +35,5 @@ echo "== lab (fresh hosts)"
 bash lab/lab.sh down >/dev/null 2>&1 || true
 bash lab/lab.sh up
 echo "== end-to-end tests (real pulumi on the lab)"
-npx mocha --timeout 1800000 'tests/e2e/**/*.test.ts' 2>&1 | tee -a "$log"
+# --exit: a client a failed test left connected must not keep the run alive after the lab is gone.
+npx mocha --timeout 1800000 --exit 'tests/e2e/**/*.test.ts' 2>&1 | tee -a "$log"

@@ -51,6 +51,7 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
      * defaults (a command waits while the client reconnects).
      */
     const withWriters = async (operation: string, fn: () => Promise<number>, patient = false) => {
+        const before = await master();
         const outs = await stack.outputs();
         const opts = patient
             ? { connectTimeout: 1000, retryStrategy: () => 100, lazyConnect: true }
@@ -58,9 +59,12 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
         const sentinel = new Redis({ ...(outs.ioredis.value as RedisOptions), ...opts, failoverDetector: true, sentinelRetryStrategy: () => 100 });
         const vip = new Redis({ ...(outs.vipClient.value as RedisOptions), ...opts });
         for (const c of [sentinel, vip]) c.on("error", () => undefined);
-        await Promise.all([sentinel.connect(), vip.connect()]);
+        await Promise.all([sentinel.connect(), vip.connect()]).catch((e) => {
+            sentinel.disconnect();
+            vip.disconnect();
+            throw e;
+        });
         const writers = [writer("sentinel", sentinel, `rolling:${stamp}`, 20), writer("vip", vip, `rolling:${stamp}`, 20)];
-        const before = await master();
         const t0 = Date.now();
         let secs = 0;
         try {
@@ -74,14 +78,17 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
         const after = await master();
         const reader = new Redis({ ...((await stack.outputs()).ioredis.value as RedisOptions), lazyConnect: true });
         reader.on("error", () => undefined);
-        await reader.connect();
         const results = [];
-        for (const w of writers) {
-            const r = { ...w.result(t0, t1), lost: await w.lost(reader) };
-            results.push(r);
-            table.push([operation, secs.toFixed(1), r.path, String(r.attempted), String(r.acknowledged), String(r.failed), String(r.lost), r.outageSeconds.toFixed(1), `${before} → ${after}`]);
+        try {
+            await reader.connect();
+            for (const w of writers) {
+                const r = { ...w.result(t0, t1), lost: await w.lost(reader) };
+                results.push(r);
+                table.push([operation, secs.toFixed(1), r.path, String(r.attempted), String(r.acknowledged), String(r.failed), String(r.lost), r.outageSeconds.toFixed(1), `${before} → ${after}`]);
+            }
+        } finally {
+            reader.disconnect();
         }
-        reader.disconnect();
         for (const r of results) assert.strictEqual(r.lost, 0, `${operation}: acknowledged writes lost on the ${r.path} path`);
         return { results, before, after };
     };

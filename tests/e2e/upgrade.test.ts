@@ -109,7 +109,10 @@ describe("lab upgrade: a stack of the earlier release migrates in place", functi
         stack = await moveStack(stack.name, releaseDir, ROOT);
         await stack.setConfig("redis-ha:sentinel", { value: JSON.stringify({ downAfterMilliseconds: 1000, failoverTimeout: 10000, agreementTimeoutSeconds: 120, legacyClientAuth: true }) });
         const started = Date.now();
-        const up = await stack.up();
+        const up = await stack.up().catch(async (e) => {
+            await Promise.all(stops.map((s) => s())); // no writer left running after a failure
+            throw e;
+        });
         figures.push(`upgrade (legacy client auth on): ${((Date.now() - started) / 1000).toFixed(1)} s, ${JSON.stringify(up.summary.resourceChanges)}`);
         await new Promise((r) => setTimeout(r, 1000));
         const results = await Promise.all(stops.map((s) => s()));
