@@ -14,6 +14,7 @@ import { chooseMaster, type DataSurvey } from "./master-choice";
 import { engineLog } from "./provider-log";
 import type Redis from "ioredis";
 import { asAdmin } from "./redis-client";
+import { waitUntil } from "./waiter";
 import type { Endpoint, NodeEndpoint } from "./endpoint";
 
 /** A live node's Redis, with what its command printed at its last run. */
@@ -60,8 +61,26 @@ export async function elect(inputs: ElectionInputs, previousRuns: Record<string,
     const parse = (n: ElectionNode) => JSON.parse(n.stdout) as { initialized?: boolean; survey?: DataSurvey | null };
     const started = inputs.nodes.filter((n) => previousRuns[n.name] !== n.runId && parse(n).initialized && parse(n).survey);
     const running = inputs.nodes.filter((n) => !started.includes(n));
+    // A node's Redis may not listen yet: a container that just started does not wait for it.
     const roles = new Map<string, string[]>();
-    for (const n of inputs.nodes) roles.set(n.name, (await ask(n, (c) => c.call("ROLE") as Promise<unknown[]>)).map(String));
+    await waitUntil({
+        what: "master election",
+        failure: "the Redis nodes did not answer",
+        timeoutSeconds: 60,
+        look: async () => {
+            const silent: string[] = [];
+            for (const n of inputs.nodes.filter((x) => !roles.has(x.name))) {
+                try {
+                    roles.set(n.name, (await ask(n, (c) => c.call("ROLE") as Promise<unknown[]>)).map(String));
+                } catch (e) {
+                    // A refused password will not get better by waiting.
+                    if (/WRONGPASS|NOAUTH|NOPERM/.test((e as Error).message)) throw new Error(`${n.name} (${n.host}:${n.port}) refuses the admin user: ${(e as Error).message}`);
+                    silent.push(`${n.name} (${n.host}:${n.port}): ${(e as Error).message}`);
+                }
+            }
+            return silent.length === 0 ? { done: true, found: {}, says: `all ${inputs.nodes.length} nodes answer` } : { done: false, why: `no answer from ${silent.join("; ")}` };
+        },
+    });
 
     let choice: { master: string; why: string };
     if (running.length > 0) {

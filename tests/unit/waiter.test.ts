@@ -6,6 +6,7 @@ import Module = require("module");
 import * as net from "net";
 import * as path from "path";
 import type * as pulumi from "@pulumi/pulumi";
+import { MasterElection } from "../../components/master-election";
 import { SentinelAgreement } from "../../components/sentinel-agreement";
 import { VipCheck } from "../../components/vip-check";
 import { waitingProvider, waitUntil } from "../../components/waiter";
@@ -38,8 +39,8 @@ async function serializedProvider(resource: pulumi.CustomResource, name: string)
     return m.exports.handler();
 }
 
-/** A stand-in for Redis behind a VIP: takes any AUTH and answers ROLE with `role`. */
-async function fakeRedis(role: string): Promise<{ port: number; close: () => void }> {
+/** A stand-in for Redis behind a VIP: takes any AUTH and answers ROLE with `role`; listens after `lateMs`, as a Redis still starting. */
+async function fakeRedis(role: string, lateMs = 0): Promise<{ port: number; close: () => void }> {
     const port = await freePort();
     const server = net.createServer((s) => {
         s.on("error", () => undefined);
@@ -49,8 +50,9 @@ async function fakeRedis(role: string): Promise<{ port: number; close: () => voi
             }
         });
     });
-    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-    return { port, close: () => server.close() };
+    const listening = new Promise<void>((resolve) => setTimeout(() => server.listen(port, "127.0.0.1", resolve), lateMs));
+    if (lateMs === 0) await listening;
+    return { port, close: () => void listening.then(() => server.close()) };
 }
 
 describe("waiter", function () {
@@ -128,5 +130,22 @@ describe("waiter", function () {
         assert.ok(result instanceof Error);
         assert.match(result.message, new RegExp(`^the sentinels did not agree within 0 s: sentinel s1 \\(127\\.0\\.0\\.1:${port}\\) does not answer`));
         assert.deepStrictEqual(await provider.diff!("mymaster-agreement", { ...inputs, adminPassword: undefined }, { ...inputs, adminPassword: "new-0123456789abcdef" }), { changes: false });
+    });
+
+    it("MasterElection's provider, from its serialized code alone, waits for a Redis that does not listen yet (a container just started)", async () => {
+        const node = await fakeRedis("master", 1500);
+        try {
+            const sentinels = [{ host: "127.0.0.1", port: await freePort() }]; // no sentinel runs yet
+            const nodes = [{ name: "n1", host: "127.0.0.1", port: node.port, runId: "r1", stdout: '{"initialized":false}' }];
+            const args = { masterName: "mymaster", sentinels, nodes, initialMaster: "n1", adminPassword: "admin-0123456789abcdef" };
+            const provider = await serializedProvider(new MasterElection("waiter-election", args), "waiter-election");
+            const [created, lines] = await capturingStderr(() => provider.create!({ ...args, providerVersion: "1" }));
+            assert.ok(!(created instanceof Error), String(created));
+            assert.deepStrictEqual([created.outs.master, created.outs.joined, created.outs.adminPassword], ["n1", [], undefined]);
+            assert.match(lines.join("\n"), new RegExp(`master election: waiting: no answer from n1 \\(127\\.0\\.0\\.1:${node.port}\\)`));
+            assert.match(lines.join("\n"), /master election: all 1 nodes answer \(after [1-9][\d.]* s\)/);
+        } finally {
+            node.close();
+        }
     });
 });
