@@ -73,9 +73,10 @@ export async function elect(inputs: ElectionInputs, previousRuns: Record<string,
                 try {
                     roles.set(n.name, (await ask(n, (c) => c.call("ROLE") as Promise<unknown[]>)).map(String));
                 } catch (e) {
+                    const [node, why] = [`${n.name} (${n.host}:${n.port})`, (e as Error).message];
                     // A refused password will not get better by waiting.
-                    if (/WRONGPASS|NOAUTH|NOPERM/.test((e as Error).message)) throw new Error(`${n.name} (${n.host}:${n.port}) refuses the admin user: ${(e as Error).message}`);
-                    silent.push(`${n.name} (${n.host}:${n.port}): ${(e as Error).message}`);
+                    if (/WRONGPASS|NOAUTH|NOPERM/.test(why)) throw new Error(`${node} refuses the admin user: ${why}`);
+                    silent.push(`${node}: ${why}`);
                 }
             }
             return silent.length === 0 ? { done: true, found: {}, says: `all ${inputs.nodes.length} nodes answer` } : { done: false, why: `no answer from ${silent.join("; ")}` };
