@@ -3,18 +3,22 @@
 // the longest time without a successful write, writes attempted / acknowledged / failed, and
 // acknowledged writes missing afterwards (lost), plus the new master.
 import Redis, { RedisOptions } from "ioredis";
+import { discoverMaster } from "../../components/discovery";
 import { AgreementInputs, awaitAgreement } from "../../components/sentinel-agreement";
-import { LabHost, labAsync } from "../../lab/hosts";
+import { LabHost, labAsync, labHosts } from "../../lab/hosts";
 
 export type Mode = "crash" | "stop" | "poweroff" | "netcut";
 export const MODES: Mode[] = ["crash", "stop", "poweroff", "netcut"];
 
-/** How each mode takes the master down, and brings it back (without blocking the writers). */
-const DISRUPT: Record<Mode, { down: (h: LabHost) => Promise<string>; back: (h: LabHost) => Promise<string>; what: string }> = {
-    crash: { what: "SIGKILL of redis-server (systemd restarts it)", down: (h) => labAsync("ssh", h.name, "kill -KILL $(systemctl show -p MainPID --value redis-server)"), back: async () => "" },
-    stop: { what: "systemctl stop redis-server", down: (h) => labAsync("ssh", h.name, "systemctl stop redis-server"), back: (h) => labAsync("ssh", h.name, "systemctl start redis-server") },
-    poweroff: { what: "the master's host powered off", down: (h) => labAsync("poweroff", h.name, "--hard"), back: (h) => labAsync("start", h.name) },
-    netcut: { what: "the master's host network cut", down: (h) => labAsync("cut", h.name), back: (h) => labAsync("restore", h.name) },
+/**
+ * How each mode takes the master down, and brings it back (without blocking the writers); `h` is
+ * the lab server. `lasting`: the master stays down until brought back, so a failover must follow.
+ */
+const DISRUPT: Record<Mode, { down: (h: LabHost) => Promise<string>; back: (h: LabHost) => Promise<string>; what: string; lasting: boolean }> = {
+    crash: { what: "SIGKILL of redis-server (systemd restarts it)", lasting: false, down: (h) => labAsync("ssh", h.name, "kill -KILL $(systemctl show -p MainPID --value redis-server)"), back: async () => "" },
+    stop: { what: "systemctl stop redis-server", lasting: true, down: (h) => labAsync("ssh", h.name, "systemctl stop redis-server"), back: (h) => labAsync("ssh", h.name, "systemctl start redis-server") },
+    poweroff: { what: "the master's host powered off", lasting: true, down: (h) => labAsync("poweroff", h.name, "--hard"), back: (h) => labAsync("start", h.name) },
+    netcut: { what: "the master's host network cut", lasting: true, down: (h) => labAsync("cut", h.name), back: (h) => labAsync("restore", h.name) },
 };
 
 export interface DrillTarget {
@@ -40,12 +44,20 @@ export interface ModeResult {
     mode: Mode;
     oldMaster: string;
     newMaster: string;
+    /** Seconds the fault lasted: the window, or longer when no failover had happened by its end. */
+    faultSeconds: number;
     paths: PathResult[];
 }
 
 export interface DrillOptions {
     /** Seconds of writing after the master goes down. Default 15. */
     windowSeconds?: number;
+    /**
+     * Seconds more to keep a lasting fault when no other master is named by the window's end.
+     * Default 45: when sentinels start the failover at the same moment and none wins a majority
+     * (a split vote), the next attempt comes 2 × failover-timeout later (20 s on the lab's stacks).
+     */
+    maxExtraSeconds?: number;
     /** Milliseconds between writes on each path. Default 20. */
     intervalMs?: number;
     /**
@@ -116,6 +128,7 @@ export function writer(path: PathResult["path"], client: Redis, prefix: string, 
 
 export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts: DrillOptions = {}): Promise<ModeResult[]> {
     const windowMs = (opts.windowSeconds ?? 15) * 1000;
+    const maxExtraMs = (opts.maxExtraSeconds ?? 45) * 1000;
     const intervalMs = opts.intervalMs ?? 20;
     const log = opts.log ?? (() => undefined);
     const agreement: AgreementInputs = {
@@ -137,10 +150,21 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
     const sentinelOpts: RedisOptions = failFast ? { sentinelRetryStrategy: () => 100 } : {};
     const results: ModeResult[] = [];
 
+    // After a replacement a node's name is not its server's: the lab verbs go to the server by address.
+    const servers = labHosts();
+    const serverOf = (h: LabHost): LabHost => servers.find((s) => s.ip === h.ip) ?? h;
+    const sentinels = agreement.sentinels.map((s) => ({ host: s.host, port: s.port }));
+    /** A majority of the sentinels names a master other than `old`. */
+    const failedOverFrom = async (old: LabHost) => {
+        const named = await discoverMaster(sentinels, target.masterName, target.adminPassword, { username: "admin", majority: true });
+        return named !== undefined && named.host !== old.ip;
+    };
+
     for (const mode of modes) {
         const oldName = await healthy();
         const old = target.hosts.find((h) => h.name === oldName)!;
-        log(`${mode}: master ${old.name}; ${DISRUPT[mode].what}`);
+        const server = serverOf(old);
+        log(`${mode}: master ${old.name}${server.name === old.name ? "" : ` (server ${server.name})`}; ${DISRUPT[mode].what}`);
         const sentinel = new Redis({ ...target.sentinelClient, ...clientOpts, ...sentinelOpts });
         const vip = target.vipClient && new Redis({ ...target.vipClient, ...clientOpts });
         const clients = vip ? [sentinel, vip] : [sentinel];
@@ -149,14 +173,18 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
         const writers = [writer("sentinel", sentinel, `drill:${mode}`, intervalMs, failFast), ...(vip ? [writer("vip", vip, `drill:${mode}`, intervalMs, failFast)] : [])];
         await sleep(2000); // writes flow before anything happens
         const t0 = Date.now();
-        const down = DISRUPT[mode].down(old).catch((e: Error) => e);
+        const down = DISRUPT[mode].down(server).catch((e: Error) => e);
         await sleep(windowMs);
         const failed = await down;
         if (failed instanceof Error) throw new Error(`${mode} of ${old.name} failed: ${failed.message}`);
+        if (DISRUPT[mode].lasting && !(await failedOverFrom(old))) {
+            log(`${mode}: no other master named ${windowMs / 1000} s in (a split vote?): keeping the fault up to ${maxExtraMs / 1000} s more`);
+            for (const until = Date.now() + maxExtraMs; Date.now() < until && !(await failedOverFrom(old)); ) await sleep(200);
+        }
         const t1 = Date.now();
         await Promise.all(writers.map((w) => w.stop()));
         for (const c of clients) c.disconnect();
-        await DISRUPT[mode].back(old);
+        await DISRUPT[mode].back(server);
         const newMaster = await healthy();
         log(`${mode}: new master ${newMaster}; checking what was acknowledged`);
 
@@ -173,17 +201,17 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
             if ((cursor = next) === "0") break;
         }
         reader.disconnect();
-        results.push({ mode, oldMaster: old.name, newMaster, paths });
+        results.push({ mode, oldMaster: old.name, newMaster, faultSeconds: Math.round((t1 - t0) / 100) / 10, paths });
     }
     return results;
 }
 
 /** The results as a table of aligned columns. */
 export function formatTable(results: ModeResult[]): string {
-    const rows = [["mode", "path", "no writes for (s)", "attempted", "acknowledged", "failed", "lost", "master"]];
+    const rows = [["mode", "fault (s)", "path", "no writes for (s)", "attempted", "acknowledged", "failed", "lost", "master"]];
     for (const r of results) {
         for (const p of r.paths) {
-            rows.push([r.mode, p.path, p.outageSeconds.toFixed(1), String(p.attempted), String(p.acknowledged), String(p.failed), String(p.lost), `${r.oldMaster} -> ${r.newMaster}`]);
+            rows.push([r.mode, r.faultSeconds.toFixed(1), p.path, p.outageSeconds.toFixed(1), String(p.attempted), String(p.acknowledged), String(p.failed), String(p.lost), `${r.oldMaster} -> ${r.newMaster}`]);
         }
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));

@@ -89,7 +89,7 @@ describe("lab day 2: grow, shrink, replace, down, re-create", function () {
         const results = await runDrill({ hosts: members, sentinelClient: await client(), masterName: "mymaster", adminPassword: passwords.adminPassword }, ["stop"], { windowSeconds: 10 });
         figures.push(`failover after ${label}:\n${formatTable(results).replace(/^/gm, "        ")}`);
         for (const p of results[0].paths) assert.strictEqual(p.lost, 0, `${label}: the failover lost writes`);
-        assert.notStrictEqual(results[0].newMaster, results[0].oldMaster);
+        assert.notStrictEqual(results[0].newMaster, results[0].oldMaster, `${label}: no failover in the ${results[0].faultSeconds} s the master was down`);
     };
     /** The lab host of a member: after a replacement, a node's name is not its server's. */
     const server = (m: LabHost) => all.find((h) => h.ip === m.ip)!.name;
