@@ -13,9 +13,17 @@ export function failFastClient(opts: RedisOptions): Redis {
 /** Runs fn on a fail-fast connection to host:port as the user `admin`, and closes it. Self-contained. */
 export async function asAdmin<T>(host: string, port: number, password: string, fn: (c: Redis) => Promise<T>): Promise<T> {
     const c = failFastClient({ host, port, connectTimeout: 2000, commandTimeout: 5000, username: "admin", password });
+    let refused: Error | undefined;
+    // ioredis drops the connection when AUTH is refused and says why only in an error event:
+    // the command then fails with "Connection is closed", which reads like a server not up yet.
+    c.on("error", (e: Error) => {
+        if (/WRONGPASS|NOAUTH|NOPERM/.test(e.message)) refused = e;
+    });
     try {
         await c.connect();
         return await fn(c);
+    } catch (e) {
+        throw refused ?? e;
     } finally {
         c.disconnect();
     }

@@ -39,14 +39,19 @@ async function serializedProvider(resource: pulumi.CustomResource, name: string)
     return m.exports.handler();
 }
 
-/** A stand-in for Redis behind a VIP: takes any AUTH and answers ROLE with `role`; listens after `lateMs`, as a Redis still starting. */
-async function fakeRedis(role: string, lateMs = 0): Promise<{ port: number; close: () => void }> {
+/**
+ * A stand-in for Redis behind a VIP: takes any AUTH (or refuses every one with `authError`) and
+ * answers ROLE with `role`; listens after `lateMs`, as a Redis still starting.
+ */
+async function fakeRedis(role: string, lateMs = 0, authError?: string): Promise<{ port: number; close: () => void }> {
     const port = await freePort();
     const server = net.createServer((s) => {
         s.on("error", () => undefined);
         s.on("data", (d) => {
             for (const [, name] of d.toString().matchAll(/\*\d+\r\n\$\d+\r\n([^\r]*)\r\n/g)) {
-                s.write(name.toUpperCase() === "ROLE" ? `*1\r\n$${role.length}\r\n${role}\r\n` : "+OK\r\n");
+                const command = name.toUpperCase();
+                if (authError && (command === "AUTH" || command === "ROLE")) s.write(`-${command === "AUTH" ? authError : "NOAUTH Authentication required."}\r\n`);
+                else s.write(command === "ROLE" ? `*1\r\n$${role.length}\r\n${role}\r\n` : "+OK\r\n");
             }
         });
     });
@@ -144,6 +149,23 @@ describe("waiter", function () {
             assert.deepStrictEqual([created.outs.master, created.outs.joined, created.outs.adminPassword], ["n1", [], undefined]);
             assert.match(lines.join("\n"), new RegExp(`master election: waiting: no answer from n1 \\(127\\.0\\.0\\.1:${node.port}\\)`));
             assert.match(lines.join("\n"), /master election: all 1 nodes answer \(after [1-9][\d.]* s\)/);
+        } finally {
+            node.close();
+        }
+    });
+
+    it("MasterElection's provider fails at once, naming the node, when a Redis refuses the admin password (waiting would not help)", async () => {
+        const node = await fakeRedis("master", 0, "WRONGPASS invalid username-password pair or user is disabled.");
+        try {
+            const sentinels = [{ host: "127.0.0.1", port: await freePort() }];
+            const nodes = [{ name: "n1", host: "127.0.0.1", port: node.port, runId: "r1", stdout: '{"initialized":false}' }];
+            const args = { masterName: "mymaster", sentinels, nodes, initialMaster: "n1", adminPassword: "admin-0123456789abcdef" };
+            const provider = await serializedProvider(new MasterElection("waiter-election-refused", args), "waiter-election-refused");
+            // Mocha's 20 s limit fails this if the election waits its 60 s instead.
+            const [created, lines] = await capturingStderr(() => provider.create!({ ...args, providerVersion: "1" }));
+            assert.ok(created instanceof Error, "the election went on with a refused password");
+            assert.match(created.message, new RegExp(`n1 \\(127\\.0\\.0\\.1:${node.port}\\) refuses the admin user: (WRONGPASS|NOAUTH)`));
+            assert.ok(!lines.some((l) => /waiting/.test(l)), `it waited: ${lines.join("; ")}`);
         } finally {
             node.close();
         }
