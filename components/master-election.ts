@@ -13,7 +13,7 @@ import { discoverMaster } from "./discovery";
 import { chooseMaster, type DataSurvey } from "./master-choice";
 import { engineLog } from "./provider-log";
 import type Redis from "ioredis";
-import { asAdmin } from "./redis-client";
+import { asAdmin, refusedLogin } from "./redis-client";
 import { waitUntil } from "./waiter";
 import type { Endpoint, NodeEndpoint } from "./endpoint";
 
@@ -74,8 +74,7 @@ export async function elect(inputs: ElectionInputs, previousRuns: Record<string,
                     roles.set(n.name, (await ask(n, (c) => c.call("ROLE") as Promise<unknown[]>)).map(String));
                 } catch (e) {
                     const [node, why] = [`${n.name} (${n.host}:${n.port})`, (e as Error).message];
-                    // A refused password will not get better by waiting.
-                    if (/WRONGPASS|NOAUTH|NOPERM/.test(why)) throw new Error(`${node} refuses the admin user: ${why}`);
+                    if (refusedLogin(e)) throw new Error(`${node} refuses the admin user: ${why}`);
                     silent.push(`${node}: ${why}`);
                 }
             }

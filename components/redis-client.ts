@@ -10,6 +10,11 @@ export function failFastClient(opts: RedisOptions): Redis {
     return client;
 }
 
+/** Whether an error says the server refused our login or rights: waiting will not help. Self-contained. */
+export function refusedLogin(e: unknown): boolean {
+    return /WRONGPASS|NOAUTH|NOPERM/.test((e as Error | undefined)?.message ?? "");
+}
+
 /** Runs fn on a fail-fast connection to host:port as the user `admin`, and closes it. Self-contained. */
 export async function asAdmin<T>(host: string, port: number, password: string, fn: (c: Redis) => Promise<T>): Promise<T> {
     const c = failFastClient({ host, port, connectTimeout: 2000, commandTimeout: 5000, username: "admin", password });
@@ -17,7 +22,7 @@ export async function asAdmin<T>(host: string, port: number, password: string, f
     // ioredis drops the connection when AUTH is refused and says why only in an error event:
     // the command then fails with "Connection is closed", which reads like a server not up yet.
     c.on("error", (e: Error) => {
-        if (/WRONGPASS|NOAUTH|NOPERM/.test(e.message)) refused = e;
+        if (refusedLogin(e)) refused = e;
     });
     try {
         await c.connect();

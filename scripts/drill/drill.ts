@@ -153,10 +153,9 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
     // After a replacement a node's name is not its server's: the lab verbs go to the server by address.
     const servers = labHosts();
     const serverOf = (h: LabHost): LabHost => servers.find((s) => s.ip === h.ip) ?? h;
-    const sentinels = agreement.sentinels.map((s) => ({ host: s.host, port: s.port }));
     /** A majority of the sentinels names a master other than `old`. */
     const failedOverFrom = async (old: LabHost) => {
-        const named = await discoverMaster(sentinels, target.masterName, target.adminPassword, { username: "admin", majority: true });
+        const named = await discoverMaster(agreement.sentinels, target.masterName, target.adminPassword, { username: "admin", majority: true });
         return named !== undefined && named.host !== old.ip;
     };
 

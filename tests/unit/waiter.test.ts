@@ -60,6 +60,14 @@ async function fakeRedis(role: string, lateMs = 0, authError?: string): Promise<
     return { port, close: () => void listening.then(() => server.close()) };
 }
 
+/** MasterElection's serialized provider for one node, n1, at `port`, with no sentinel running; and its arguments. */
+async function electionProvider(name: string, port: number) {
+    const sentinels = [{ host: "127.0.0.1", port: await freePort() }];
+    const nodes = [{ name: "n1", host: "127.0.0.1", port, runId: "r1", stdout: '{"initialized":false}' }];
+    const args = { masterName: "mymaster", sentinels, nodes, initialMaster: "n1", adminPassword: "admin-0123456789abcdef" };
+    return { provider: await serializedProvider(new MasterElection(name, args), name), args };
+}
+
 describe("waiter", function () {
     it("looks until a look is done, and says what it found and after how long", async () => {
         let looks = 0;
@@ -140,10 +148,7 @@ describe("waiter", function () {
     it("MasterElection's provider, from its serialized code alone, waits for a Redis that does not listen yet (a container just started)", async () => {
         const node = await fakeRedis("master", 1500);
         try {
-            const sentinels = [{ host: "127.0.0.1", port: await freePort() }]; // no sentinel runs yet
-            const nodes = [{ name: "n1", host: "127.0.0.1", port: node.port, runId: "r1", stdout: '{"initialized":false}' }];
-            const args = { masterName: "mymaster", sentinels, nodes, initialMaster: "n1", adminPassword: "admin-0123456789abcdef" };
-            const provider = await serializedProvider(new MasterElection("waiter-election", args), "waiter-election");
+            const { provider, args } = await electionProvider("waiter-election", node.port);
             const [created, lines] = await capturingStderr(() => provider.create!({ ...args, providerVersion: "1" }));
             assert.ok(!(created instanceof Error), String(created));
             assert.deepStrictEqual([created.outs.master, created.outs.joined, created.outs.adminPassword], ["n1", [], undefined]);
@@ -157,10 +162,7 @@ describe("waiter", function () {
     it("MasterElection's provider fails at once, naming the node, when a Redis refuses the admin password (waiting would not help)", async () => {
         const node = await fakeRedis("master", 0, "WRONGPASS invalid username-password pair or user is disabled.");
         try {
-            const sentinels = [{ host: "127.0.0.1", port: await freePort() }];
-            const nodes = [{ name: "n1", host: "127.0.0.1", port: node.port, runId: "r1", stdout: '{"initialized":false}' }];
-            const args = { masterName: "mymaster", sentinels, nodes, initialMaster: "n1", adminPassword: "admin-0123456789abcdef" };
-            const provider = await serializedProvider(new MasterElection("waiter-election-refused", args), "waiter-election-refused");
+            const { provider, args } = await electionProvider("waiter-election-refused", node.port);
             // Mocha's 20 s limit fails this if the election waits its 60 s instead.
             const [created, lines] = await capturingStderr(() => provider.create!({ ...args, providerVersion: "1" }));
             assert.ok(created instanceof Error, "the election went on with a refused password");
