@@ -7,14 +7,16 @@
 # (a SHUTDOWN with save points writes it, master or replica): offsets are comparable between
 # nodes. A running Redis restarted from its AOF cannot tell (offset 0, new replication ID).
 #
-# Environment: DATA_DIR (default /var/lib/redis): Redis's `dir`, dump.rdb and appendonlydir/.
+# Environment: DATA_DIR (default /var/lib/redis, or valkey's): Redis's `dir`, dump.rdb and
+# appendonlydir/; SERVER.
 # Prints one JSON line: {"hasData","keys","replId","replOffset","savedAt","aofBytes","newestWrite"};
 # keys … savedAt come from dump.rdb (redis-check-rdb): null without one or redis-check-rdb, or
 # when it is damaged or older than the AOF (then it does not describe the data).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=data-survey
-dir=${DATA_DIR:-/var/lib/redis}
+dir=${DATA_DIR:-$SERVER_DATA}
+check_tool=$SERVER-check-rdb
 dump=$dir/dump.rdb
 aof_dir=$dir/appendonlydir
 
@@ -22,7 +24,7 @@ aof_dir=$dir/appendonlydir
 mtime_ns() { [ -e "$1" ] && stat -c %.9Y "$1" | tr -d .; }
 
 # redis-check-rdb's report on an RDB file (it only reads it), or nothing when it cannot.
-check_rdb() { command -v redis-check-rdb >/dev/null && redis-check-rdb "$1" 2>/dev/null; }
+check_rdb() { command -v "$check_tool" >/dev/null && "$check_tool" "$1" 2>/dev/null; }
 
 # The value of an RDB auxiliary field in a check_rdb report, or nothing.
 aux() { sed -n "s/^\[offset [0-9]*\] AUX FIELD $1 = '\([^']*\)'\$/\1/p" <<<"$2" | head -1; }
@@ -38,8 +40,8 @@ json_or_null() { if [ -n "$1" ]; then printf '%s' "$1"; else printf null; fi; }
 read_dump() {
     local report ctime
     dump_unread=true
-    command -v redis-check-rdb >/dev/null || { warn "redis-check-rdb is missing (package redis-tools): $dump counted as data, offset unknown"; return 0; }
-    report=$(check_rdb "$dump") || { warn "redis-check-rdb finds $dump damaged: counted as data, offset unknown"; return 0; }
+    command -v "$check_tool" >/dev/null || { warn "$check_tool is missing (package $SERVER-tools): $dump counted as data, offset unknown"; return 0; }
+    report=$(check_rdb "$dump") || { warn "$check_tool finds $dump damaged: counted as data, offset unknown"; return 0; }
     dump_unread=false
     ctime=$(aux ctime "$report")
     # The AOF written after the snapshot began (a crash after a BGSAVE, or a replica's copy of

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Takes redis-ha's configuration off a node: stops redis-server, puts Debian's original
-# redis.conf back, removes the ACL file and the stop hook. Data in /var/lib/redis stays unless
-# PURGE_DATA=yes.
+# redis.conf back, removes the ACL file and the stop hook. Data in /var/lib/redis (or valkey's)
+# stays unless PURGE_DATA=yes. Environment: SERVER, PURGE_DATA.
 # Runs after lib/common.sh (prepended).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -10,14 +10,14 @@ state=/var/lib/redis-ha
 
 main() {
     require_root
-    restore_service redis /etc/redis/redis.conf
-    remove_hook redis-server redis-stop
-    rm -f /etc/redis/users.acl "$state/redis.initialized" "$state/redis.generation" "$state/rolling-restart.lock"
+    restore_service redis "$SERVER_ETC/$SERVER.conf"
+    remove_hook "$(unit_of redis)" redis-stop
+    rm -f "$SERVER_ETC/users.acl" "$state/redis.initialized" "$state/redis.generation" "$state/rolling-restart.lock"
     if [ "${PURGE_DATA:-no}" = yes ]; then
-        info "purging Redis data in /var/lib/redis"
-        find /var/lib/redis -mindepth 1 -delete 2>/dev/null || true
+        info "purging the data in $SERVER_DATA"
+        find "$SERVER_DATA" -mindepth 1 -delete 2>/dev/null || true
     else
-        info "Redis data in /var/lib/redis is kept"
+        info "the data in $SERVER_DATA is kept"
     fi
 }
 

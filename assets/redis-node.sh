@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures redis-server on one node. Runs after lib/common.sh (prepended).
+# Configures redis-server (or valkey-server: SERVER in lib/common.sh) on one node. Runs after
+# lib/common.sh (prepended).
 #
 # First run (STEP=create, or no marker yet): writes /etc/redis/redis.conf from scratch (Debian's
 # original is kept aside). When a majority of the sentinels name a master, it becomes a replica
@@ -22,13 +23,14 @@
 #   REDIS_SETTINGS ("key value" lines, applied at runtime), RESTART_SETTINGS ("key value" lines
 #   Redis reads only at start: written here at creation, later by rolling-restart.sh),
 #   ACL_RULES ("user rules" lines),
-#   RUNTIME (packages: Debian's unit; docker: the container Pulumi creates after this first run).
+#   RUNTIME (packages: Debian's unit; docker: the container Pulumi creates after this first run),
+#   SERVER (redis or valkey).
 # Prints one JSON line: what it did and the node's role.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=redis-node
-conf=/etc/redis/redis.conf
-acl=/etc/redis/users.acl
+conf=$SERVER_ETC/$SERVER.conf
+acl=$SERVER_ETC/users.acl
 state=/var/lib/redis-ha
 restarted=false
 initialized=false
@@ -58,9 +60,9 @@ render_conf() { # render_conf <replicaof "ip port" or empty>
     echo "# failovers); redis-ha changes settings at runtime and never rewrites it."
     echo "daemonize no"
     echo "supervised systemd"
-    echo "pidfile /run/redis/redis-server.pid"
-    echo "logfile /var/log/redis/redis-server.log"
-    echo "dir /var/lib/redis"
+    echo "pidfile /run/$SERVER/$SERVER-server.pid"
+    echo "logfile $SERVER_LOGS/$SERVER-server.log"
+    echo "dir $SERVER_DATA"
     echo "aclfile $acl"
     echo "appendfsync everysec"
     printf '%s\n' "$REDIS_SETTINGS" "$RESTART_SETTINGS"
@@ -72,9 +74,9 @@ render_conf() { # render_conf <replicaof "ip port" or empty>
 # systemd runs STOP_HOOK (assets/hooks/redis-stop.sh) before it stops redis-server.
 install_stop_hook() {
     [ "${RUNTIME:-packages}" = packages ] || return 0
-    install_hook redis-server redis-stop "$STOP_HOOK" "# Managed by redis-ha: a master gives its replicas every write before it stops (assets/hooks/redis-stop.sh).
+    install_hook "$(unit_of redis)" redis-stop "$STOP_HOOK" "# Managed by redis-ha: a master gives its replicas every write before it stops (assets/hooks/redis-stop.sh).
 [Service]
-Environment=REDIS_PORT=$REDIS_PORT
+Environment=REDIS_PORT=$REDIS_PORT SERVER=$SERVER
 ExecStop=-+/bin/bash /usr/local/lib/redis-ha/redis-stop"
 }
 
@@ -90,7 +92,7 @@ initialize() {
     render_conf "$master" | install_if_changed "$conf" >/dev/null
     if service_restart redis; then
         restarted=true
-        wait_pong redis rcli
+        wait_pong "$(unit_of redis)" rcli
     fi
     touch "$state/redis.initialized"
     # Started just now with everything current: the rolling restart records its generation afresh.
@@ -101,7 +103,7 @@ initialize() {
 apply_runtime() {
     local key value out
     service_ensure_running redis
-    wait_pong redis rcli
+    wait_pong "$(unit_of redis)" rcli
     [ "$1" != changed ] || [ "$(rcli ACL LOAD)" = OK ] || fatal "ACL LOAD failed: $(rcli ACL LOAD 2>&1)"
     while read -r key value; do
         [ -n "$key" ] || continue
@@ -121,7 +123,7 @@ apply_runtime() {
 main() {
     local acl_state role version=""
     require_root
-    command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
+    command -v "$SERVER_CLI" >/dev/null || fatal "$SERVER_CLI is not installed (package $SERVER-tools)"
     read_secrets
     acl_state=$(render_acl | install_if_changed "$acl")
     install_stop_hook
@@ -131,7 +133,8 @@ main() {
         initialize
     fi
     role=$(rcli ROLE 2>/dev/null | head -1) || true
-    version=$(rcli INFO server 2>/dev/null | sed -n 's/^redis_version:\([^\r]*\).*/\1/p') || true
+    # Valkey reports its own version as valkey_version (redis_version: the Redis it is compatible with).
+    version=$(rcli INFO server 2>/dev/null | sed -n "s/^${SERVER}_version:\([^\r]*\).*/\1/p") || true
     printf '{"initialized":%s,"restarted":%s,"settingsApplied":%d,"role":"%s","version":"%s","survey":%s}\n' \
         "$initialized" "$restarted" "$applied" "${role:-not started yet}" "$version" "$survey"
 }

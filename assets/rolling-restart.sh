@@ -21,12 +21,12 @@
 #
 # stdin: admin (Redis's and Sentinel's admin user; previous-admin while it rotates).
 # Environment: STEP, REDIS_PORT, SENTINEL_PORT, RESTART_SETTINGS ("key value" lines),
-#   PACKAGE_VERSION (or empty), PACKAGES, GENERATION, RUNTIME.
+#   PACKAGE_VERSION (or empty), PACKAGES, GENERATION, RUNTIME, SERVER.
 # Prints one JSON line: {"needs":[…],"restarted":[…]}.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=rolling-restart
-conf=/etc/redis/redis.conf
+conf=$SERVER_ETC/$SERVER.conf
 state=/var/lib/redis-ha
 needs=()
 redis_needs=()
@@ -62,7 +62,7 @@ need() {
 
 check() {
     local key value current p v service
-    wait_pong redis-server rcli
+    wait_pong "$(unit_of redis)" rcli
     while read -r key value; do
         [ -n "$key" ] || continue
         current=$(rcli CONFIG GET "$key" | sed -n 2p)
@@ -105,7 +105,7 @@ install_packages() {
     if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends --allow-downgrades "${wanted[@]}" >/dev/null 2>"$state/apt.err"; then
         timeout 180 apt-get update -qq -o Acquire::http::Timeout=30 || true
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends --allow-downgrades "${wanted[@]}" >/dev/null ||
-            fatal "apt-get install ${wanted[*]} failed: is $PACKAGE_VERSION in this server's apt sources? (apt-cache policy redis-server)"
+            fatal "apt-get install ${wanted[*]} failed: is $PACKAGE_VERSION in this server's apt sources? (apt-cache policy $(unit_of redis))"
     fi
     rm -f "$state/apt.err"
     restore_policy
@@ -133,7 +133,7 @@ wait_linked() {
         fi
         sleep 0.1
     done
-    fatal "redis-server is not linked to its master 120 s after the restart: INFO replication, /var/log/redis/redis-server.log"
+    fatal "$(unit_of redis) is not linked to its master 120 s after the restart: INFO replication, $SERVER_LOGS/$SERVER-server.log"
 }
 
 # Restarts <service> (redis or sentinel) and records it at once, so that a run interrupted from
@@ -160,12 +160,12 @@ restart() {
     if [ ${#redis_needs[@]} -gt 0 ]; then
         write_settings
         restart_service redis "${redis_needs[@]}"
-        wait_pong redis-server rcli
+        wait_pong "$(unit_of redis)" rcli
         wait_linked
     fi
     if [ ${#sentinel_needs[@]} -gt 0 ]; then
         restart_service sentinel "${sentinel_needs[@]}"
-        wait_pong redis-sentinel scli
+        wait_pong "$(unit_of sentinel)" scli
     fi
 }
 

@@ -8,8 +8,8 @@ state=/var/lib/redis-ha
 
 main() {
     require_root
-    restore_service sentinel /etc/redis/sentinel.conf
-    remove_hook redis-sentinel sentinel-start
+    restore_service sentinel "$SERVER_ETC/sentinel.conf"
+    remove_hook "$(unit_of sentinel)" sentinel-start
     rm -f "$state/sentinel.initialized" "$state/sentinel.generation"
 }
 

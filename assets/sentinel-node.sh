@@ -27,7 +27,7 @@
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=sentinel-node
-conf=/etc/redis/sentinel.conf
+conf=$SERVER_ETC/sentinel.conf
 state=/var/lib/redis-ha
 restarted=false
 initialized=false
@@ -39,7 +39,7 @@ scli() {
     if [ "$scli_user" = admin ]; then
         admin_cli "$SENTINEL_PORT" "$@"
     else
-        REDISCLI_AUTH=$(secret discovery) redis-cli --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
+        REDISCLI_AUTH=$(secret discovery) "$SERVER_CLI" --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
     fi
 }
 
@@ -68,11 +68,11 @@ hooks_hash() { printf '%s' "$(hooks_password)" | sha256sum | cut -d' ' -f1; }
 # runs here too, so that a new ping period applies at once.
 start_hook() {
     [ "${RUNTIME:-packages}" = packages ] || return 0
-    install_hook redis-sentinel sentinel-start "$START_HOOK" "# Managed by redis-ha: the sentinel's ping period, at every start (assets/hooks/sentinel-start.sh).
+    install_hook "$(unit_of sentinel)" sentinel-start "$START_HOOK" "# Managed by redis-ha: the sentinel's ping period, at every start (assets/hooks/sentinel-start.sh).
 [Service]
-Environment=SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS
+Environment=SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS SERVER=$SERVER
 ExecStartPost=-+/bin/bash /usr/local/lib/redis-ha/sentinel-start"
-    SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS bash /usr/local/lib/redis-ha/sentinel-start
+    SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS SERVER=$SERVER bash /usr/local/lib/redis-ha/sentinel-start
 }
 
 render_conf() { # render_conf <master ip> <master port>
@@ -86,9 +86,9 @@ render_conf() { # render_conf <master ip> <master port>
     echo "protected-mode no"
     echo "daemonize no"
     echo "supervised systemd"
-    echo "pidfile /run/sentinel/redis-sentinel.pid"
-    echo "logfile /var/log/redis/redis-sentinel.log"
-    echo "dir /var/lib/redis"
+    echo "pidfile /run/sentinel/$SERVER-sentinel.pid"
+    echo "logfile $SERVER_LOGS/$SERVER-sentinel.log"
+    echo "dir $SERVER_DATA"
     render_users
     echo "sentinel sentinel-user sentinel"
     echo "sentinel sentinel-pass $(conf_quote "$(secret sentinel)")"
@@ -110,7 +110,7 @@ render_conf() { # render_conf <master ip> <master port>
 master_by_roles() {
     local ip role masters=() followed=()
     for ip in $NODE_IPS; do
-        role=$(REDISCLI_AUTH=$(secret admin) timeout 3 redis-cli --no-auth-warning --user admin -h "$ip" -p "$REDIS_PORT" ROLE 2>/dev/null | head -2 | tr '\n' ' ') || continue
+        role=$(REDISCLI_AUTH=$(secret admin) timeout 3 "$SERVER_CLI" --no-auth-warning --user admin -h "$ip" -p "$REDIS_PORT" ROLE 2>/dev/null | head -2 | tr '\n' ' ') || continue
         case $role in
         "master "*) masters+=("$ip") ;;
         "slave "*) followed+=("$(cut -d' ' -f2 <<<"$role")") ;;
@@ -163,7 +163,7 @@ connect_sentinel() {
         fi
         sleep 0.1
     done
-    fatal "redis-sentinel does not answer, or takes neither the admin nor the old password: journalctl -u redis-sentinel, /var/log/redis/"
+    fatal "$(unit_of sentinel) does not answer, or takes neither the admin nor the old password: journalctl -u $(unit_of sentinel), $SERVER_LOGS/"
 }
 
 expect_ok() { # expect_ok <what> <output>
@@ -206,7 +206,7 @@ wait_peers_take_password() {
         pending=()
         for peer in $SENTINEL_PEERS; do
             [ "${peer%:*}" != "$SELF_IP" ] || continue
-            answer=$(REDISCLI_AUTH=$(secret sentinel) timeout 2 redis-cli --no-auth-warning --user sentinel \
+            answer=$(REDISCLI_AUTH=$(secret sentinel) timeout 2 "$SERVER_CLI" --no-auth-warning --user sentinel \
                 -h "${peer%:*}" -p "${peer##*:}" PING 2>&1) || true
             [[ $answer != *WRONGPASS* && $answer != *NOAUTH* ]] || pending+=("$peer")
         done
@@ -237,7 +237,7 @@ apply_runtime() {
 
 main() {
     require_root
-    command -v redis-cli >/dev/null || fatal "redis-cli is not installed (package redis-tools)"
+    command -v "$SERVER_CLI" >/dev/null || fatal "$SERVER_CLI is not installed (package $SERVER-tools)"
     read_secrets
     if [ "$STEP" = update ] && [ -f "$state/sentinel.initialized" ]; then apply_runtime; else initialize; fi
     start_hook

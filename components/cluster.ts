@@ -121,7 +121,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     const child = (old?: string): pulumi.CustomResourceOptions => ({ parent, aliases: [{ ...(old ? { name: old } : {}), parent: pulumi.rootStackResource }] });
     // Per node: its child options, frozen when it is marked down (see frozen.ts).
     const nodeChild = (node: NodeConfig, more: pulumi.CustomResourceOptions) => ({ ...child(), ...more, ...frozenIf(node.down) });
-    const runtime: Runtime = cfg.runtime === "docker" ? new DockerRuntime(cfg) : packagesRuntime;
+    const runtime: Runtime = cfg.runtime === "docker" ? new DockerRuntime(cfg) : packagesRuntime(cfg.redis.server);
     const live = cfg.nodes.filter((n) => !n.down);
 
     // A node that does not answer fails the run here, named, before any server is touched.
@@ -238,6 +238,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             sshPrivateKey,
             retireScript: script("node-retire.sh"),
             runtime: runtime.name,
+            ...(cfg.redis.server === "redis" ? {} : { server: cfg.redis.server }),
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
         },
         { ...child(), dependsOn: sentinels.map((s) => s.ready) },

@@ -93,8 +93,19 @@ export const nodeSchema = z.strictObject({
         .optional(),
 });
 
+/** The servers a cluster can run: Redis, or Valkey, its fork (same protocol, commands and configuration). */
+export const SERVERS = ["redis", "valkey"] as const;
+export type Server = (typeof SERVERS)[number];
+
 export const redisSchema = z
     .strictObject({
+        /**
+         * What runs on every node: redis (Debian's redis-server and redis-sentinel) or valkey
+         * (valkey-server and valkey-sentinel, with their own units, paths and user). One for the
+         * whole cluster, fixed on a live stack (README "Choosing the server"). Packages runtime
+         * only. Default: redis.
+         */
+        server: z.enum(SERVERS, { error: 'must be "redis" or "valkey"' }).default("redis"),
         /** Port Redis listens on. Default: 6379. */
         port: port.default(6379),
         /** Memory limit, e.g. 2gb or 512mb. Required: Redis recommends an explicit limit. */
@@ -138,8 +149,8 @@ export const redisSchema = z
             .regex(/^[1-9]\d*(b|kb|mb|gb)?$/i, { error: "must be a size such as 64mb" })
             .default("64mb"),
         /**
-         * Debian package version of redis-server, redis-sentinel and redis-tools, e.g.
-         * 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them). New servers install it;
+         * Debian package version of redis-server, redis-sentinel and redis-tools (with valkey:
+         * valkey-server, …), e.g. 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them). New servers install it;
          * running ones move to it one by one (README "Rolling operations"). Default: whatever apt
          * installs first, never upgraded by redis-ha. Packages runtime only.
          */
@@ -485,6 +496,9 @@ export const stackConfigSchema = z
         }
         if (cfg.previousSshPrivateKey !== undefined && cfg.previousSshPrivateKey.trim() === cfg.sshPrivateKey.trim()) {
             problem(["previousSshPrivateKey"], "is the same as redis-ha:sshPrivateKey: put the new key in sshPrivateKey and the old one here");
+        }
+        if (cfg.redis.server !== "redis" && cfg.runtime === "docker") {
+            problem(["redis", "server"], `is ${cfg.redis.server}, which the packages runtime runs (Debian's packages); with docker, keep redis (the image decides what runs), or set redis-ha:runtime packages`);
         }
         if (cfg.redis.packageVersion !== undefined && cfg.runtime === "docker") {
             problem(["redis", "packageVersion"], "applies to the packages runtime only; with docker, pin the version in redis-ha:docker.image");

@@ -37,9 +37,11 @@ export interface MembershipInputs {
     /** Redis's and Sentinel's `admin` user. */
     adminPassword: string;
     sshPrivateKey: string;
-    /** assets/node-retire.sh as sent (with lib/common.sh), and the RUNTIME it needs. */
+    /** assets/node-retire.sh as sent (with lib/common.sh), and the RUNTIME and SERVER it needs. */
     retireScript: string;
     runtime: string;
+    /** Set for Valkey only (absent: redis, as in stacks from before it). */
+    server?: string;
     timeoutSeconds: number;
     providerVersion: string;
 }
@@ -124,7 +126,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
             await sshRun(
                 { host: o.ssh.host, port: o.ssh.port, user: o.ssh.user, hostKey: o.ssh.hostKey, privateKey: inputs.sshPrivateKey, dialTimeoutSeconds: RETIRE_DIAL_SECONDS },
                 inputs.retireScript,
-                { RUNTIME: inputs.runtime },
+                { RUNTIME: inputs.runtime, ...(inputs.server ? { SERVER: inputs.server } : {}) },
                 undefined,
             );
             log(`${o.name} (${o.ip}) left: its Redis and Sentinel are stopped`);
@@ -186,7 +188,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
 
 const provider: pulumi.dynamic.ResourceProvider<MembershipInputs, Omit<MembershipInputs, "adminPassword" | "sshPrivateKey"> & MembershipResult> = {
     async diff(_id, olds, news) {
-        const compared = ["masterName", "members", "runtime", "providerVersion"] as const;
+        const compared = ["masterName", "members", "runtime", "server", "providerVersion"] as const;
         return { changes: compared.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
     },
     async create(inputs) {
@@ -206,6 +208,7 @@ export interface MembershipArgs {
     sshPrivateKey: pulumi.Input<string>;
     retireScript: string;
     runtime: string;
+    server?: string;
     timeoutSeconds: number;
 }
 

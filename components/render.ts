@@ -1,6 +1,6 @@
 // Pure functions that turn the validated config into what the server scripts take: Redis
 // settings, ACL rules and environment variables. No secrets here: those travel on stdin.
-import { type NodeConfig, type ResolvedConfig, SENTINEL_CHANNEL_PREFIX } from "./config";
+import { type NodeConfig, type ResolvedConfig, type Server, SENTINEL_CHANNEL_PREFIX } from "./config";
 
 /**
  * Redis ACL channel rules matching every channel that does not start with `prefix`: the
@@ -162,14 +162,14 @@ export function rollingEnv(cfg: ResolvedConfig, runtime: { name: string; scriptE
         SENTINEL_PORT: String(cfg.sentinel.port),
         RESTART_SETTINGS: restartSettings(cfg).join("\n"),
         PACKAGE_VERSION: cfg.redis.packageVersion ?? "",
-        PACKAGES: REDIS_PACKAGES.join(" "),
+        PACKAGES: serverPackages(cfg.redis.server).join(" "),
         GENERATION: String(cfg.rollingRestart),
         ...runtime.scriptEnv,
     };
 }
 
-/** The Debian packages of Redis that move together to redis.packageVersion. */
-export const REDIS_PACKAGES = ["redis-server", "redis-sentinel", "redis-tools"];
+/** The Debian packages of the server (redis-server, … or valkey-server, …) that move together to redis.packageVersion. */
+export const serverPackages = (server: Server) => [`${server}-server`, `${server}-sentinel`, `${server}-tools`];
 
 /** Environment of sentinel-node.sh for one node (the runtime adds RUNTIME). */
 export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string, string> {

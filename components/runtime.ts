@@ -1,9 +1,9 @@
 // The runtime seam: how Redis and Sentinel run on a node. Everything else (configuration, ACL,
 // kernel tuning, sentinel agreement, VIPs, outputs) is the same for both implementations.
 import * as pulumi from "@pulumi/pulumi";
-import type { NodeConfig } from "./config";
+import type { NodeConfig, Server } from "./config";
 import type { ConnectionArgs } from "./remote-command";
-import { REDIS_PACKAGES } from "./render";
+import { serverPackages } from "./render";
 
 export type Service = "redis" | "sentinel";
 
@@ -26,12 +26,18 @@ export interface Runtime {
     start(service: Service, node: NodeConfig, configured: pulumi.Resource, parent: pulumi.Resource, after?: pulumi.Input<pulumi.Resource[]>): pulumi.Resource | undefined;
 }
 
-/** Debian's redis-server and redis-sentinel packages with their own systemd units. */
-export const packagesRuntime: Runtime = {
-    name: "packages",
-    packages: REDIS_PACKAGES,
-    heldUnits: ["redis-server", "redis-sentinel"],
-    scriptEnv: { RUNTIME: "packages" },
-    prepare: () => [],
-    start: () => undefined,
-};
+/** Debian's packages of the server (redis-server and redis-sentinel, or Valkey's) with their own systemd units. */
+export function packagesRuntime(server: Server): Runtime {
+    return {
+        name: "packages",
+        packages: serverPackages(server),
+        heldUnits: [`${server}-server`, `${server}-sentinel`],
+        // SERVER only for Valkey: a Redis stack keeps the environment it always had.
+        scriptEnv: { RUNTIME: "packages", ...serverEnv(server) },
+        prepare: () => [],
+        start: () => undefined,
+    };
+}
+
+/** What tells the server scripts which server runs (SERVER in assets/lib/common.sh; unset means redis). */
+export const serverEnv = (server: Server): Record<string, string> => (server === "redis" ? {} : { SERVER: server });

@@ -2,6 +2,8 @@
 // each with the way to do it. The check runs in the provider's diff, which the engine calls during
 // preview, before any server is touched.
 //   - runtime (packages <-> docker): both kinds would run on the same data directories;
+//   - redis.server (redis <-> valkey): every node would restart as the other server with empty
+//     data (each keeps its own directory), and a Redis 8 data file is one Valkey cannot read;
 //   - sentinel.masterName, redis.port, sentinel.port: clients and every sentinel know the group
 //     by them, and Sentinel cannot move a monitored group to another name or port;
 //   - a node's privateIp on the same server, or an address handed from one node name to another:
@@ -12,6 +14,8 @@ import type { ResolvedConfig } from "./config";
 
 interface Inputs {
     runtime: string;
+    /** Absent in stacks from before there was a choice: redis. */
+    server?: string;
     /** Absent in stacks from before these were guarded: recorded at the next run. */
     masterName?: string;
     redisPort?: number;
@@ -30,6 +34,13 @@ export function refusals(olds: Inputs, news: Inputs): string[] {
         out.push(
             `redis-ha:runtime changed from ${olds.runtime} to ${news.runtime}, which this stack does not do in place: ` +
                 `set it back to ${olds.runtime}, or migrate as README "Switching runtimes" explains (pulumi destroy keeps the data, then pulumi up with the new runtime).`,
+        );
+    }
+    if ((olds.server ?? "redis") !== (news.server ?? "redis")) {
+        const was = olds.server ?? "redis";
+        out.push(
+            `redis-ha:redis.server changed from ${was} to ${news.server ?? "redis"}, which a live cluster cannot take (each node would come back as the other server, without the data): ` +
+                `set it back to ${was}, or move as README "Choosing the server" explains (a new stack on other servers beside this one, the data copied over, clients switched to its outputs).`,
         );
     }
     const fixed: [string, unknown, unknown][] = [
@@ -75,6 +86,7 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs, Inputs> = {
 export function guardedSettings(cfg: ResolvedConfig, runtime: string): Inputs {
     return {
         runtime,
+        ...(cfg.redis.server === "redis" ? {} : { server: cfg.redis.server }),
         masterName: cfg.sentinel.masterName,
         redisPort: cfg.redis.port,
         sentinelPort: cfg.sentinel.port,

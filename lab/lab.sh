@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# The lab: N simulated bare-metal hosts (Debian bookworm booted with systemd by
-# systemd-nspawn) on a private bridge, with sshd, static addresses and apt through a local
+# The lab: N simulated bare-metal hosts (Debian 12 bookworm or 13 trixie, booted with systemd
+# by systemd-nspawn) on a private bridge, with sshd, static addresses and apt through a local
 # caching proxy. Nothing routes off the machine: no forwarding, no NAT, no default route.
 #
 #   lab.sh up | down | status | ssh <host> [cmd…] | key | hosts | generation
 #   lab.sh poweroff <host> [--hard] | start <host> | cut <host> | restore <host>
 #
-# Settings (environment): LAB_HOSTS (3), LAB_SUBNET (10.211.99 = a /24 used only on the
-# bridge), REDIS_HA_CACHE (base image, key, apt cache and host disks live below it).
+# Settings (environment): LAB_HOSTS (3), LAB_SUITE (bookworm or trixie, for every host; default
+# bookworm), LAB_SUITE_<host> (one host's, e.g. LAB_SUITE_rha2=trixie), LAB_SUBNET (10.211.99 =
+# a /24 used only on the bridge), REDIS_HA_CACHE (base images, key, apt cache and host disks
+# live below it). A host that starts with another suite than its disk has gets a new disk: its
+# operating system is reinstalled.
 set -euo pipefail
 
 LAB_HOSTS=${LAB_HOSTS:-3}
 LAB_SUBNET=${LAB_SUBNET:-10.211.99}
 cache=${REDIS_HA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-ha}
 dir="$cache/lab"
-base="$dir/base"
 key="$dir/id_ed25519"
 run="/run/redis-ha-lab" # runtime state: gone after a reboot of the machine, like the lab
 bridge=rha-br0
@@ -32,6 +34,12 @@ check_host() {
         fatal "unknown host '$1' (hosts: $(host_names | tr '\n' ' '))"
     fi
 }
+suite_of() { # the Debian suite of <host>
+    local own="LAB_SUITE_$1" suite
+    suite=${!own:-${LAB_SUITE:-bookworm}}
+    case "$suite" in bookworm | trixie) echo "$suite" ;; *) fatal "LAB_SUITE${!own:+_$1} is '$suite': the lab boots bookworm or trixie" ;; esac
+}
+base_of() { echo "$dir/base-$1"; } # the base image of a suite
 runner_pid() { cat "$run/$1.pid" 2>/dev/null || true; }
 is_running() { local pid; pid=$(runner_pid "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 ssh_opts=(-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=2)
@@ -51,25 +59,26 @@ host_archive() { # host_archive debian|debian-security
         awk '{print $NF}' | sed 's:/*$::' | grep -E "/$1\$" | head -1 || true
 }
 
-build_base() {
+build_base() { # build_base <suite>
+    local suite=$1 base tmp start mirror security updates=$1-updates
+    base=$(base_of "$suite")
     [ -x "$base/usr/sbin/sshd" ] && return 0
-    local tmp start mirror security
     start=$(date +%s)
     mirror=$(host_archive debian)
     security=$(host_archive debian-security)
     [ -n "$mirror" ] || fatal "no Debian archive (…/debian) in the machine's apt sources"
-    info "building the base image once (debootstrap bookworm minbase, ~1 min)"
+    info "building the $suite base image once (debootstrap minbase, ~1 min)"
     mkdir -p "$dir" && tmp=$(mktemp -d "$dir/base.XXXXXX")
     debootstrap --variant=minbase \
         --include=systemd,systemd-sysv,dbus,openssh-server,iproute2,procps,sudo,iputils-ping,ca-certificates,gpg,curl \
-        bookworm "$tmp" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
-        fatal "debootstrap failed, see $dir/debootstrap.log"
+        "$suite" "$tmp" "$mirror" >"$dir/debootstrap-$suite.log" 2>&1 ||
+        fatal "debootstrap $suite failed, see $dir/debootstrap-$suite.log"
     # apt inside a host uses the machine's Debian archive, through the proxy on the bridge.
     rm -f "$tmp/etc/apt/sources.list"
     {
-        printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\n' "$mirror"
+        printf 'Types: deb\nURIs: %s\nSuites: %s %s\nComponents: main\n' "$mirror" "$suite" "$updates"
         printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
-        [ -z "$security" ] || printf '\nTypes: deb\nURIs: %s\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$security"
+        [ -z "$security" ] || printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$security" "$suite"
     } >"$tmp/etc/apt/sources.list.d/debian.sources"
     printf 'Acquire::http::Proxy "http://%s:%s";\nAcquire::Retries "3";\n' "$gw" "$acng_port" \
         >"$tmp/etc/apt/apt.conf.d/01lab-proxy"
@@ -86,7 +95,7 @@ build_base() {
         e2scrub_all.timer getty@.service console-getty.service systemd-resolved.service 2>/dev/null || true
     chroot "$tmp" apt-get clean
     mv "$tmp" "$base"
-    info "base image built in $(($(date +%s) - start)) s"
+    info "$suite base image built in $(($(date +%s) - start)) s"
 }
 
 ensure_key() {
@@ -119,12 +128,20 @@ ensure_apt_proxy() {
     echo $! >"$run/acng.pid"
 }
 
-prepare_host() { # the host's disk: an overlay on the base, with its own identity
-    local h=$1 ip hd="$dir/hosts/$1" root="$run/$1/root"
+prepare_host() { # the host's disk: an overlay on its suite's base, with its own identity
+    local h=$1 ip hd="$dir/hosts/$1" root="$run/$1/root" suite
     ip=$(host_ip "$h")
+    suite=$(suite_of "$h")
+    if [ -f "$hd/.prepared" ] && [ "$(cat "$hd/.suite" 2>/dev/null || echo bookworm)" != "$suite" ]; then
+        info "$h: its disk holds $(cat "$hd/.suite" 2>/dev/null || echo bookworm), $suite asked for: a new disk"
+        umount "$root" 2>/dev/null || true
+        rm -rf "$hd"
+    fi
+    build_base "$suite"
     mkdir -p "$hd/upper" "$hd/work" "$root"
-    mountpoint -q "$root" || mount -t overlay overlay -o "lowerdir=$base,upperdir=$hd/upper,workdir=$hd/work" "$root"
+    mountpoint -q "$root" || mount -t overlay overlay -o "lowerdir=$(base_of "$suite"),upperdir=$hd/upper,workdir=$hd/work" "$root"
     [ -f "$hd/.prepared" ] && return 0
+    echo "$suite" >"$hd/.suite"
     echo "$h" >"$root/etc/hostname"
     tr -d '-' </proc/sys/kernel/random/uuid >"$root/etc/machine-id"
     ssh-keygen -A -f "$root" >/dev/null
@@ -190,7 +207,6 @@ cmd_up() {
     require_tools
     mkdir -p "$run"
     ensure_key
-    build_base
     ensure_bridge
     ensure_apt_proxy
     # A new generation whenever the hosts' disks start from the base image: stacks that were
@@ -225,7 +241,7 @@ cmd_status() {
         else
             state="off"
         fi
-        printf '%-6s %-15s %s\n' "$h" "$(host_ip "$h")" "$state"
+        printf '%-6s %-15s %-9s %s\n' "$h" "$(host_ip "$h")" "$(cat "$dir/hosts/$h/.suite" 2>/dev/null || suite_of "$h")" "$state"
     done
 }
 

@@ -10,7 +10,7 @@
 # forgets: hence a hook at every start.
 #
 # Logs in as `hooks`, whose password only this host knows (hooks_password in lib/common.sh).
-# Environment (the drop-in): SENTINEL_PORT, PING_PERIOD_MS.
+# Environment (the drop-in): SENTINEL_PORT, PING_PERIOD_MS, SERVER.
 set -uo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=sentinel-start-hook
@@ -18,7 +18,7 @@ log_tag=sentinel-start-hook
 main() {
     local i out=""
     for ((i = 0; i < 50; i++)); do
-        out=$(REDISCLI_AUTH=$(hooks_password) timeout 3 redis-cli --no-auth-warning --user hooks -h 127.0.0.1 -p "$SENTINEL_PORT" \
+        out=$(REDISCLI_AUTH=$(hooks_password) timeout 3 "$SERVER_CLI" --no-auth-warning --user hooks -h 127.0.0.1 -p "$SENTINEL_PORT" \
             SENTINEL DEBUG ping-period "$PING_PERIOD_MS" 2>&1)
         [ "$out" != OK ] || { info "pings every $PING_PERIOD_MS ms"; exit 0; }
         sleep 0.1

@@ -7,6 +7,17 @@ info() { printf '[%s] %s\n' "$log_tag" "$*" >&2; }
 warn() { printf '[%s] warning: %s\n' "$log_tag" "$*" >&2; }
 fatal() { printf '[%s] error: %s\n' "$log_tag" "$*" >&2; exit 1; }
 
+# Which server runs (SERVER): redis, or valkey, its fork, which speaks the same protocol and
+# reads the same configuration. Debian names everything of Valkey's as Redis's with the one word
+# changed: packages (valkey-server, valkey-sentinel, valkey-tools), units, valkey-cli (which also
+# takes REDISCLI_AUTH), /etc/valkey/valkey.conf, /var/lib/valkey, /var/log/valkey, user valkey.
+# The names below follow from SERVER (upper case like it: the scripts take them as given).
+SERVER=${SERVER:-redis}
+case $SERVER in redis | valkey) ;; *) fatal "SERVER is '$SERVER': redis or valkey" ;; esac
+SERVER_CLI=$SERVER-cli SERVER_LOGS=/var/log/$SERVER SERVER_OWNER=$SERVER:$SERVER
+# shellcheck disable=SC2034 # used by the scripts this file is prepended to
+SERVER_ETC=/etc/$SERVER SERVER_DATA=/var/lib/$SERVER
+
 require_root() { [ "$(id -u)" -eq 0 ] || fatal "must run as root (or through sudo)"; }
 
 # Reads "name secret" lines from stdin into the associative array `secrets`.
@@ -37,12 +48,12 @@ password_rules() {
 admin_secret="admin"
 admin_password() { secret "$admin_secret"; }
 
-# redis-cli to the local Redis or Sentinel on <port>, as admin (the password on its environment,
+# The CLI ($SERVER_CLI) to the local Redis or Sentinel on <port>, as admin (the password on its environment,
 # never on its command line). Usage: admin_cli <port> <command…>
 admin_cli() {
     local port=$1
     shift
-    REDISCLI_AUTH=$(admin_password) redis-cli --no-auth-warning --user admin -h 127.0.0.1 -p "$port" "$@"
+    REDISCLI_AUTH=$(admin_password) "$SERVER_CLI" --no-auth-warning --user admin -h 127.0.0.1 -p "$port" "$@"
 }
 
 # A value in double quotes as redis.conf and sentinel.conf read it: any printable password,
@@ -62,10 +73,10 @@ stage_file() {
 # Moves a staged file into place, with its owner and mode. Usage: commit_file <staged> <file> <owner> <mode>
 commit_file() { chown "$3" "$1" && chmod "$4" "$1" && mv -f "$1" "$2"; }
 
-# Writes stdin to <file> only when the content differs, with <owner> (default redis:redis) and
+# Writes stdin to <file> only when the content differs, with <owner> (default the server's user, e.g. redis:redis) and
 # <mode> (default 0640). Prints "changed" when it wrote.
 install_if_changed() {
-    local file=$1 owner=${2:-redis:redis} mode=${3:-0640} tmp
+    local file=$1 owner=${2:-$SERVER_OWNER} mode=${3:-0640} tmp
     tmp=$(stage_file "$file")
     if cmp -s "$tmp" "$file"; then
         rm -f "$tmp"
@@ -101,7 +112,7 @@ discover_master() {
     for peer in $peers; do
         answer=""
         for pass in "${passes[@]}"; do
-            answer=$(REDISCLI_AUTH=$(secret "$pass") timeout 3 redis-cli --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
+            answer=$(REDISCLI_AUTH=$(secret "$pass") timeout 3 "$SERVER_CLI" --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
                 SENTINEL get-master-addr-by-name "$name" 2>/dev/null | tr '\n' ' ') && [[ $answer != *WRONGPASS* && $answer != *NOAUTH* ]] && break
             answer=""
         done
@@ -129,7 +140,7 @@ wait_pong() {
         fi
         sleep 0.1
     done
-    fatal "$1 does not answer: journalctl -u $1 or docker logs, and /var/log/redis/"
+    fatal "$1 does not answer: journalctl -u $1 or docker logs, and $SERVER_LOGS/"
 }
 
 # Stops <service> (redis or sentinel; a container is Pulumi's to remove) and puts back the
@@ -140,7 +151,7 @@ restore_service() {
     restore_original "$2" || rm -f "$2"
 }
 
-# Stops <service> (redis or sentinel) and keeps it from starting again at boot, or, as a
+# Stops <service> (redis or sentinel; the service, whichever SERVER runs it) and keeps it from starting again at boot, or, as a
 # container, from being restarted by Docker. Nothing to do when it is not there.
 service_stop() {
     local unit
@@ -158,7 +169,7 @@ service_stop() {
 
 # How Redis and Sentinel run (RUNTIME): "packages", Debian's systemd units; "docker", containers
 # named redis-ha-redis and redis-ha-sentinel that Pulumi creates once their configuration exists.
-unit_of() { case $1 in redis) echo redis-server ;; sentinel) echo redis-sentinel ;; esac; }
+unit_of() { case $1 in redis) echo "$SERVER-server" ;; sentinel) echo "$SERVER-sentinel" ;; esac; }
 
 # Restarts a service so it reads its new configuration. Fails (status 1) when there is nothing
 # to restart yet: a container that Pulumi has not created.

@@ -43,4 +43,22 @@ describe("RedisHaCluster (mocks)", () => {
         assert.ok(!all.includes("stand-in"), "a stand-in for a secret reached a resource");
         assert.ok(all.includes(PASSWORDS.adminPassword), "the admin password from an Output did not reach the resources");
     });
+
+    it("with redis.server valkey, installs Valkey's packages, holds its units, and tells every server script (SERVER=valkey)", async () => {
+        const from = recorded.length;
+        const cluster = new RedisHaCluster("vk", args({ nodes: nodes.map((n) => ({ ...n, name: `vk${n.name.slice(3)}` })), redis: { maxmemory: "1gb", server: "valkey" } }));
+        await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes["vk-1"].kernel]));
+        const mine = recorded.slice(from).map((r) => ({ name: r.name, inputs: plain(r.inputs) }));
+        const packages = mine.find((r) => r.name === "vk-1-packages")!.inputs.environment;
+        assert.strictEqual(packages.PACKAGES, "valkey-server valkey-sentinel valkey-tools");
+        assert.strictEqual(packages.HOLD_UNITS, "valkey-server valkey-sentinel");
+        for (const step of ["vk-1-redis", "vk-1-sentinel"]) assert.strictEqual(mine.find((r) => r.name === step)!.inputs.environment.SERVER, "valkey", step);
+        assert.strictEqual(mine.find((r) => r.name === "vk-rolling-restart")!.inputs.wanted.PACKAGES, "valkey-server valkey-sentinel valkey-tools");
+        assert.strictEqual(mine.find((r) => r.name === "vk-rolling-restart")!.inputs.wanted.SERVER, "valkey");
+        assert.strictEqual(mine.find((r) => r.name === "vk-membership")!.inputs.server, "valkey");
+        assert.strictEqual(mine.find((r) => r.name === "vk-runtime")!.inputs.server, "valkey");
+        // A Redis cluster's scripts get no SERVER: stacks from before the choice see no change.
+        const redisSteps = recorded.filter((r) => r.name.startsWith("lib-1-") && plain(r.inputs).environment);
+        assert.ok(redisSteps.length > 0 && redisSteps.every((r) => !("SERVER" in plain(r.inputs).environment)));
+    });
 });

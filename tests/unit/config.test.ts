@@ -117,6 +117,8 @@ describe("stack config", () => {
         ["a previous health-check password without a proxy", (c) => Object.assign(c, { previousPasswords: { healthCheckPassword: "hc-old-0123456789abc" } }), /^redis-ha:previousPasswords\.healthCheckPassword is set but there is no proxy/],
         ["the same SSH key as previous", (c) => Object.assign(c, { previousSshPrivateKey: c.sshPrivateKey }), /^redis-ha:previousSshPrivateKey is the same as redis-ha:sshPrivateKey/],
         ["a package version with docker", (c) => Object.assign(c, { runtime: "docker", redis: { ...c.redis, packageVersion: "5:7.0.15-1~deb12u10" } }), /^redis-ha:redis\.packageVersion applies to the packages runtime only/],
+        ["an unknown server", (c) => Object.assign(c.redis, { server: "keydb" }), /^redis-ha:redis\.server must be "redis" or "valkey"/],
+        ["valkey with docker", (c) => Object.assign(c, { runtime: "docker", redis: { ...c.redis, server: "valkey" } }), /^redis-ha:redis\.server is valkey, which the packages runtime runs/],
         ["a package version that is not one", (c) => (c.redis.packageVersion = "latest"), /^redis-ha:redis\.packageVersion must be a Debian version such as 5:7\.0\.15-1~deb12u10/],
         ["no databases", (c) => (c.redis.databases = 0), /^redis-ha:redis\.databases must be at least 1/],
         ["a rolling restart that is not a counter", (c) => Object.assign(c, { rollingRestart: -1 }), /^redis-ha:rollingRestart must be at least 0/],

@@ -31,6 +31,12 @@ describe("settings guard", () => {
         assert.match(changed({ runtime: "docker" }).join(), /^redis-ha:runtime changed from packages to docker/);
     });
 
+    it("refuses switching the server either way, a stack from before the choice counting as redis", () => {
+        assert.match(changed({ server: "valkey" }).join(), /^redis-ha:redis\.server changed from redis to valkey, .*set it back to redis, or move as README "Choosing the server" explains/);
+        assert.match(refusals({ ...live, server: "valkey" }, live).join(), /^redis-ha:redis\.server changed from valkey to redis/);
+        assert.deepStrictEqual(changed({ server: "redis" }), []);
+    });
+
     it("refuses a new address on the same server, and an address handed to another name, with two runs", () => {
         const moved = changed({ addresses: { ...live.addresses, b: { host: "10.0.0.2", privateIp: "10.0.1.2" } } });
         assert.match(moved.join(), /^redis-ha:nodes \(b\): privateIp changed from 10\.0\.0\.2 to 10\.0\.1\.2 on the same server \(10\.0\.0\.2\), .*do it in two runs: remove b/);

@@ -1,0 +1,147 @@
+// What runs, for real: the cluster's core on Debian 13 (trixie) hosts, once with Redis 8 and once
+// with Valkey 8 (redis.server valkey), on the lab's hosts rha4-rha6 booted as trixie (Debian 12
+// with Redis 7 is the cluster test's), with the VIP proxy (HAProxy 3.0) on two of them. Each: up,
+// the agreement, ioredis from the outputs through the sentinels and the write VIP, a failover
+// under a writer that a re-run keeps (no acknowledged write lost), and destroy. The two share the hosts one after the other: the second also shows that a destroyed
+// cluster leaves a server ready for the other server.
+import * as assert from "assert";
+import Redis from "ioredis";
+import { majority } from "../../components/config";
+import { discoverMaster } from "../../components/discovery";
+import { askRedis, freshStack, lab, labAgreement, labConfig, labHosts, newPasswords, onHost, timed, waitFor, type LabHost } from "./lab";
+
+const HOSTS = ["rha4", "rha5", "rha6"];
+const SUITE = "trixie";
+
+for (const server of ["redis", "valkey"] as const) {
+    describe(`lab flavours: ${server} on Debian 13 (${HOSTS.join(", ")})`, function () {
+        const passwords = { ...newPasswords(), healthCheckPassword: `hc-${server}-0123456789abcdef`, statsPassword: `st-${server}-0123456789abcdef` };
+        const figures: string[] = [];
+        const saved = { hosts: process.env.LAB_HOSTS, suites: HOSTS.map((h) => process.env[`LAB_SUITE_${h}`]) };
+        let hosts: LabHost[];
+        let stack: Awaited<ReturnType<typeof freshStack>>;
+        const byIp = (ip: string) => hosts.find((h) => h.ip === ip)!;
+        const admin = { username: "admin", password: passwords.adminPassword };
+        const info = (ip: string, section: string) => askRedis({ host: ip, port: 6379, ...admin }, (c) => c.info(section));
+        const subnet = () => hosts[0].ip.replace(/\.\d+$/, "");
+        const sentinelMaster = async () =>
+            (await discoverMaster(hosts.map((h) => ({ host: h.ip, port: 26379 })), "mymaster", passwords.sentinelPassword, { minVotes: majority(hosts.length) }))?.host;
+
+        before(async () => {
+            process.env.LAB_HOSTS = "6";
+            for (const h of HOSTS) process.env[`LAB_SUITE_${h}`] = SUITE;
+            // Off first: a host that another test started as Debian 12 gets a new Debian 13 disk.
+            for (const h of HOSTS) lab("poweroff", h);
+            for (const h of HOSTS) lab("start", h);
+            hosts = labHosts().filter((h) => HOSTS.includes(h.name));
+            stack = await freshStack(`lab-${server}-${SUITE}`, {
+                ...labConfig(hosts, passwords),
+                "redis-ha:redis": { value: JSON.stringify({ maxmemory: "64mb", server }) },
+                // VIPs of their own: .100 and .101 are the other tests'.
+                "redis-ha:proxy": { value: JSON.stringify({ nodes: HOSTS.slice(0, 2), writeVip: `${subnet()}.110`, readVip: `${subnet()}.111` }) },
+                // down-after 2 s, as in the cluster test: a busy 2-core machine must not fail over by itself.
+                "redis-ha:sentinel": { value: JSON.stringify({ downAfterMilliseconds: 2000, failoverTimeout: 10000, agreementTimeoutSeconds: 120 }) },
+            });
+        });
+
+        after(async () => {
+            console.log(`    figures:\n${figures.map((f) => `      ${f}`).join("\n")}`);
+            await stack?.destroy().catch(() => undefined);
+            await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
+            if (server === "valkey") for (const h of HOSTS) lab("poweroff", h); // the next tests boot them as Debian 12
+            if (saved.hosts === undefined) delete process.env.LAB_HOSTS;
+            else process.env.LAB_HOSTS = saved.hosts;
+            HOSTS.forEach((h, i) => (saved.suites[i] === undefined ? delete process.env[`LAB_SUITE_${h}`] : (process.env[`LAB_SUITE_${h}`] = saved.suites[i])));
+        });
+
+        it(`deploys ${server} 8 on Debian 13: its own packages, units and paths; the sentinels agree; ioredis from the outputs works`, async () => {
+            const [up, secs] = await timed(() => stack.up());
+            figures.push(`pulumi up (fresh, 3 nodes, ${server} on Debian 13): ${secs.toFixed(1)} s`);
+            assert.strictEqual(up.summary.result, "succeeded");
+            for (const h of hosts) {
+                const node = up.outputs.nodes.value[h.name];
+                assert.match(node.facts.os, /Debian GNU\/Linux 13/);
+                assert.deepStrictEqual(Object.keys(node.packages).sort(), [`${server}-sentinel`, `${server}-server`, `${server}-tools`]);
+                // Valkey also reports redis_version (7.2.4, the Redis it is compatible with): ask for its own.
+                const version = new RegExp(`^${server}_version:([\\d.]+)`, "m").exec((await info(h.ip, "server")) ?? "")?.[1];
+                assert.match(version ?? "none", /^8\./, `${h.name} runs ${server} ${version ?? "that does not answer"}`);
+                if (h === hosts[0]) figures.push(`runs ${server} ${version}`);
+                // Only this server's units run, with our configuration in its own directory.
+                assert.strictEqual(onHost(h.name, `systemctl is-active ${server}-server ${server}-sentinel`).trim(), "active\nactive");
+                assert.match(onHost(h.name, `grep -c 'Written once by redis-ha' /etc/${server}/${server}.conf /etc/${server}/sentinel.conf`), new RegExp(`/etc/${server}/${server}.conf:1\n/etc/${server}/sentinel.conf:1`));
+                const other = server === "redis" ? "valkey" : "redis";
+                assert.strictEqual(onHost(h.name, `dpkg-query -W -f='\${Status}\\n' ${other}-server 2>/dev/null | grep -c '^install ok' || true`).trim(), "0");
+            }
+            const [, agreed] = await timed(() => labAgreement(hosts, passwords.adminPassword));
+            figures.push(`agreement checked again from the test: ${agreed.toFixed(1)} s`);
+            const redis = new Redis({ ...up.outputs.ioredis.value, lazyConnect: true, maxRetriesPerRequest: 1 });
+            try {
+                await redis.connect();
+                await redis.set("e2e:flavour", server);
+                assert.strictEqual(await redis.get("e2e:flavour"), server);
+            } finally {
+                redis.disconnect();
+            }
+            // HAProxy 3.0 checks the nodes as the write VIP's health check user, and sends writes to the master.
+            const [, vipSecs] = await timed(() => waitFor("a write through the write VIP", async () => (await askRedis(up.outputs.vipClient.value, (c) => c.set("e2e:vip", server))) === "OK", 30));
+            figures.push(`write VIP (HAProxy ${onHost(HOSTS[0], "dpkg-query -W -f='${Version}' haproxy")}) took a write ${vipSecs.toFixed(1)} s after the up`);
+            // The start hook runs under this server's sentinel unit: after a restart, it pings every 200 ms (a tenth of down-after).
+            onHost(hosts[2].name, `systemctl restart ${server}-sentinel`);
+            await waitFor("the start hook in the journal", async () => /pings every 200 ms/.test(onHost(hosts[2].name, `journalctl -u ${server}-sentinel -o cat | grep sentinel-start-hook | tail -1`)), 30);
+        });
+
+        it("fails over under a writer when the master's server stops, loses no acknowledged write, and a re-run keeps the new master", async () => {
+            const old = byIp((await sentinelMaster())!);
+            const redis = new Redis({ ...(await stack.outputs()).ioredis.value, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+            redis.on("error", () => undefined);
+            const acked: number[] = [];
+            let writing = true;
+            const writer = (async () => {
+                for (let i = 0; writing; i++) {
+                    try {
+                        await redis.set(`e2e:w:${i}`, String(i));
+                        acked.push(i);
+                    } catch {
+                        await new Promise((r) => setTimeout(r, 50));
+                    }
+                }
+            })();
+            try {
+                await new Promise((r) => setTimeout(r, 500));
+                onHost(old.name, `systemctl stop ${server}-server`);
+                const took = await waitFor("failover after the master's server stopped", async () => ((await sentinelMaster()) ?? old.ip) !== old.ip, 60);
+                const now = byIp((await sentinelMaster())!);
+                await waitFor("writes through the new master", async () => acked.length > 0 && (await askRedis({ host: now.ip, port: 6379, ...admin }, (c) => c.exists(`e2e:w:${acked[acked.length - 1]}`))) === 1, 30);
+                writing = false;
+                await writer;
+                const missing: number[] = [];
+                await askRedis({ host: now.ip, port: 6379, ...admin }, async (c) => {
+                    for (const i of acked) if ((await c.exists(`e2e:w:${i}`)) !== 1) missing.push(i);
+                });
+                figures.push(`failover (${server}-server stopped, down-after 2 s): ${took.toFixed(1)} s, ${old.name} -> ${now.name}; writes acknowledged ${acked.length}, lost ${missing.length}`);
+                // The stop hook ran under this server's unit, and saw both replicas take every write.
+                assert.match(onHost(old.name, `journalctl -u ${server}-server -o cat | grep redis-stop-hook | tail -1`), /2 of 2 replicas have every write/);
+                assert.deepStrictEqual(missing, [], "acknowledged writes are missing on the new master");
+                const up = await stack.up();
+                assert.strictEqual(up.outputs.currentMaster.value.name, now.name, "the re-run does not name the master the sentinels name");
+                assert.deepStrictEqual(Object.entries(up.summary.resourceChanges ?? {}).filter(([op]) => op !== "same"), [], "the re-run after a failover changed something");
+                onHost(old.name, `systemctl start ${server}-server`);
+                await waitFor(`${old.name} back as a replica of ${now.name}`, async () => /role:slave[\s\S]*master_host:([\d.]+)[\s\S]*master_link_status:up/.exec((await info(old.ip, "replication")) ?? "")?.[1] === now.ip, 60);
+            } finally {
+                writing = false;
+                redis.disconnect();
+            }
+        });
+
+        it("destroys the cluster: our services gone, the packages removed, the data kept", async () => {
+            const [, secs] = await timed(() => stack.destroy());
+            figures.push(`pulumi destroy: ${secs.toFixed(1)} s`);
+            for (const h of hosts) {
+                const left = onHost(h.name, `pgrep -c '^${server}-' || true; dpkg-query -W -f='\${Status}\\n' ${server}-server ${server}-sentinel 2>/dev/null | grep -c '^install ok' || true; ls /var/lib/redis-ha /etc/${server}/users.acl 2>/dev/null | wc -l; ls /var/lib/${server}`);
+                const [procs, pkgs, files, ...data] = left.trim().split("\n");
+                assert.deepStrictEqual([procs, pkgs, files], ["0", "0", "0"], `${h.name} is not clean:\n${left}`);
+                assert.ok(data.includes("appendonlydir"), `${h.name} lost its data: ${data.join(" ")}`);
+            }
+        });
+    });
+}
