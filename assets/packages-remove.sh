@@ -5,10 +5,17 @@ set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=packages
 list=/var/lib/redis-ha/installed-packages.${PACKAGE_SET:?}
+held=/var/lib/redis-ha/held-packages.$PACKAGE_SET
 
 main() {
     local pkgs
     require_root
+    # A version pin held them (packages.sh): let go, or apt would refuse to remove them.
+    if [ -f "$held" ]; then
+        mapfile -t pkgs <"$held"
+        apt-mark unhold "${pkgs[@]}" >/dev/null
+        rm -f "$held"
+    fi
     [ -f "$list" ] || { info "installed nothing: nothing to remove"; return 0; }
     mapfile -t pkgs < <(sort -u "$list")
     if [ ${#pkgs[@]} -gt 0 ]; then

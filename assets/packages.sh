@@ -3,8 +3,9 @@
 # nothing is). Remembers what it installed, so that removal takes away only that.
 # Environment: PACKAGES (space-separated), PACKAGE_SET (a name for this set, so that sets
 # installed by different resources are removed separately), HOLD_UNITS (services that must not
-# start on install), PACKAGE_VERSION (optional: the version to install; a server that already
-# has the packages moves to it in the rolling restart, assets/rolling-restart.sh),
+# start on install), PACKAGE_VERSION (optional: the version to install, then held with
+# `apt-mark hold`; a server that already has the packages moves to it in the rolling restart,
+# assets/rolling-restart.sh),
 # ALSO_PACKAGES and ALSO_SET (optional: another step's packages, installed in the same apt run
 # and recorded under that step's set, so that a host needs one apt run). Prints one JSON line.
 set -euo pipefail
@@ -30,21 +31,43 @@ apt_update() {
 # (redis-sentinel: every address, no password). The units in HOLD_UNITS whose package is about
 # to be installed are masked meanwhile (--runtime: a reboot half-way forgets the mask) and so
 # stay disabled; the scripts that write our configuration enable and start them.
-held=()
+masked=()
 hold_units() {
     local unit
     for unit in ${HOLD_UNITS:-}; do
         [[ " $* " == *" $unit "* ]] || continue
         systemctl mask --runtime -q "$unit.service" 2>/dev/null
-        held+=("$unit.service")
+        masked+=("$unit.service")
     done
 }
 release_units() {
-    [ ${#held[@]} -eq 0 ] || systemctl unmask --runtime -q "${held[@]}" 2>/dev/null || true
+    [ ${#masked[@]} -eq 0 ] || systemctl unmask --runtime -q "${masked[@]}" 2>/dev/null || true
+}
+
+# A pinned version is held, so that `apt upgrade` or unattended-upgrades leave it and only a new
+# pin moves it (the rolling restart, node by node). Without a pin, what we held is let go.
+# Prints true when PACKAGES are held.
+hold_pin() {
+    local list=$state/held-packages.$PACKAGE_SET pkgs
+    read -ra pkgs <<<"$PACKAGES"
+    if [ -n "${PACKAGE_VERSION:-}" ]; then
+        apt-mark hold "${pkgs[@]}" >/dev/null
+        install -d -m 0755 "$state"
+        printf '%s\n' "${pkgs[@]}" >"$list"
+        echo true
+        return 0
+    fi
+    if [ -f "$list" ]; then
+        mapfile -t pkgs <"$list"
+        apt-mark unhold "${pkgs[@]}" >/dev/null
+        rm -f "$list"
+        info "no version pin any more: ${pkgs[*]} no longer held"
+    fi
+    echo false
 }
 
 main() {
-    local missing=() also=() p json=""
+    local missing=() also=() p json="" pinned
     require_root
     command -v apt-get >/dev/null || fatal "needs a Debian-based server (apt-get)"
     for p in ${PACKAGES:?}; do installed "$p" || missing+=("$p"); done
@@ -63,8 +86,9 @@ main() {
     else
         info "all packages present: nothing to install"
     fi
+    pinned=$(hold_pin)
     for p in ${PACKAGES}; do json+="${json:+,}\"$p\":\"$(version "$p")\""; done
-    printf '{"installedNow":%d,"versions":{%s}}\n' "${#missing[@]}" "$json"
+    printf '{"installedNow":%d,"versions":{%s},"held":%s}\n' "${#missing[@]}" "$json" "$pinned"
 }
 
 main "$@"

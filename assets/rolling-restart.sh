@@ -91,6 +91,7 @@ restore_policy() {
 
 # Installs PACKAGE_VERSION of every package, while a policy-rc.d keeps Debian's maintainer
 # scripts from restarting the services (the restarts that follow are ours, one node at a time).
+# They are held again afterwards (packages.sh holds a pinned version): only a new pin moves them.
 install_packages() {
     local p wanted=()
     for p in $PACKAGES; do wanted+=("$p=$PACKAGE_VERSION"); done
@@ -102,14 +103,16 @@ install_packages() {
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 0755 "$policy"
     info "installing ${wanted[*]} (services not restarted by apt)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends --allow-downgrades "${wanted[@]}" >/dev/null 2>"$state/apt.err"; then
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends --allow-downgrades --allow-change-held-packages "${wanted[@]}" >/dev/null 2>"$state/apt.err"; then
         timeout 180 apt-get update -qq -o Acquire::http::Timeout=30 || true
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends --allow-downgrades "${wanted[@]}" >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends --allow-downgrades --allow-change-held-packages "${wanted[@]}" >/dev/null ||
             fatal "apt-get install ${wanted[*]} failed: is $PACKAGE_VERSION in this server's apt sources? (apt-cache policy $(unit_of redis))"
     fi
     rm -f "$state/apt.err"
     restore_policy
     trap - EXIT
+    # Changing a held package lets go of its hold: hold the new version again.
+    apt-mark hold "${wanted[@]%%=*}" >/dev/null
 }
 
 # Writes RESTART_SETTINGS into redis.conf (replacing the line of each, or adding it).

@@ -22,7 +22,7 @@ import { DockerRuntime } from "./docker-runtime";
 import { packagesRuntime, Runtime } from "./runtime";
 import { guardedSettings, SettingsGuard } from "./settings-guard";
 import { script } from "./assets";
-import type { NodeConfig } from "./config";
+import { type NodeConfig, recordedServer } from "./config";
 import { frozenIf } from "./frozen";
 import { MasterElection } from "./master-election";
 import { Membership } from "./membership";
@@ -238,7 +238,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             sshPrivateKey,
             retireScript: script("node-retire.sh"),
             runtime: runtime.name,
-            ...(cfg.redis.server === "redis" ? {} : { server: cfg.redis.server }),
+            ...recordedServer(cfg.redis.server),
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
         },
         { ...child(), dependsOn: sentinels.map((s) => s.ready) },

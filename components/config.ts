@@ -96,6 +96,8 @@ export const nodeSchema = z.strictObject({
 /** The servers a cluster can run: Redis, or Valkey, its fork (same protocol, commands and configuration). */
 export const SERVERS = ["redis", "valkey"] as const;
 export type Server = (typeof SERVERS)[number];
+/** The server as a resource records it: nothing for redis, so stacks from before the choice see no change. */
+export const recordedServer = (server: Server): { server?: Server } => (server === "redis" ? {} : { server });
 
 export const redisSchema = z
     .strictObject({
@@ -150,9 +152,10 @@ export const redisSchema = z
             .default("64mb"),
         /**
          * Debian package version of redis-server, redis-sentinel and redis-tools (with valkey:
-         * valkey-server, …), e.g. 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them). New servers install it;
-         * running ones move to it one by one (README "Rolling operations"). Default: whatever apt
-         * installs first, never upgraded by redis-ha. Packages runtime only.
+         * valkey-server, …), e.g. 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them).
+         * New servers install it, running ones move to it one by one (README "Rolling
+         * operations"); held with apt-mark. Default: whatever apt installs first, never upgraded
+         * by redis-ha. Packages runtime only.
          */
         packageVersion: z
             .string()

@@ -2,15 +2,15 @@
 // each with the way to do it. The check runs in the provider's diff, which the engine calls during
 // preview, before any server is touched.
 //   - runtime (packages <-> docker): both kinds would run on the same data directories;
-//   - redis.server (redis <-> valkey): every node would restart as the other server with empty
-//     data (each keeps its own directory), and a Redis 8 data file is one Valkey cannot read;
+//   - redis.server (redis <-> valkey): every node would restart as the other server, on its own
+//     (empty) data directory;
 //   - sentinel.masterName, redis.port, sentinel.port: clients and every sentinel know the group
 //     by them, and Sentinel cannot move a monitored group to another name or port;
 //   - a node's privateIp on the same server, or an address handed from one node name to another:
 //     the sentinels would keep the old address. (A new host with a new address is a replacement
 //     of the node: allowed, see README "Day 2".)
 import * as pulumi from "@pulumi/pulumi";
-import type { ResolvedConfig } from "./config";
+import { recordedServer, type ResolvedConfig } from "./config";
 
 interface Inputs {
     runtime: string;
@@ -86,7 +86,7 @@ const provider: pulumi.dynamic.ResourceProvider<Inputs, Inputs> = {
 export function guardedSettings(cfg: ResolvedConfig, runtime: string): Inputs {
     return {
         runtime,
-        ...(cfg.redis.server === "redis" ? {} : { server: cfg.redis.server }),
+        ...recordedServer(cfg.redis.server),
         masterName: cfg.sentinel.masterName,
         redisPort: cfg.redis.port,
         sentinelPort: cfg.sentinel.port,

@@ -172,6 +172,22 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
             assert.strictEqual(databases?.[1], "32", `${h.name}: databases`);
         }
         notes.push(`version change: ${before} → ${after}; every node runs ${other}, databases 32`);
+        // The pin is held: an `apt upgrade` on the server leaves it.
+        for (const h of hosts) assert.strictEqual(onHost(h.name, "apt-mark showhold | sort | paste -sd' '").trim(), "redis-sentinel redis-server redis-tools", `${h.name}: held packages`);
+    });
+
+    it("stops at the first node with apt's reason when apt cannot install the pinned version; no node restarts", async () => {
+        const good = redisConfig;
+        redisConfig = { ...redisConfig, packageVersion: "5:7.0.99-1" };
+        await stack.setConfig("redis-ha:redis", { value: JSON.stringify(redisConfig) });
+        const counts = restartCounts();
+        output = "";
+        await assert.rejects(stack.up({ onOutput }), /Version '5:7\.0\.99-1' for 'redis-server' was not found/);
+        assert.deepStrictEqual(restartCounts(), counts, "a node restarted for a version apt cannot install");
+        for (const h of hosts) assert.notStrictEqual(onHost(h.name, "dpkg-query -W -f='${Version}' redis-server").trim(), "5:7.0.99-1");
+        redisConfig = good;
+        await stack.setConfig("redis-ha:redis", { value: JSON.stringify(redisConfig) });
+        await up();
     });
 
     /** Where each password logs in: its users on Redis (6379) and on Sentinel (26379). */
