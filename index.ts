@@ -33,3 +33,4 @@ export const write = cluster.write;
 export const read = cluster.read;
 export const proxyStats = cluster.proxyStats;
 export const vipClient = cluster.vipClient;
+export const metricsTargets = cluster.metricsTargets;

@@ -6,8 +6,8 @@
 # start on install), PACKAGE_VERSION (optional: the version to install, then held with
 # `apt-mark hold`; a server that already has the packages moves to it in the rolling restart,
 # assets/rolling-restart.sh),
-# ALSO_PACKAGES and ALSO_SET (optional: another step's packages, installed in the same apt run
-# and recorded under that step's set, so that a host needs one apt run). Prints one JSON line.
+# ALSO_SETS (optional: other steps' packages as "set=pkg,pkg set=pkg", installed in the same apt
+# run and recorded under each step's set, so that a host needs one apt run). Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=packages
@@ -67,22 +67,26 @@ hold_pin() {
 }
 
 main() {
-    local missing=() also=() p json="" pinned
+    local missing=() also=() p json="" pinned entry list
+    local -A set_of=() # an ALSO_SETS package's set
     require_root
     command -v apt-get >/dev/null || fatal "needs a Debian-based server (apt-get)"
     for p in ${PACKAGES:?}; do installed "$p" || missing+=("$p"); done
-    for p in ${ALSO_PACKAGES:-}; do installed "$p" || also+=("$p"); done
+    for entry in ${ALSO_SETS:-}; do
+        list=${entry#*=}
+        for p in ${list//,/ }; do installed "$p" || { also+=("$p") && set_of[$p]=${entry%%=*}; }; done
+    done
     if [ $((${#missing[@]} + ${#also[@]})) -gt 0 ]; then
         info "installing ${missing[*]} ${also[*]}"
         apt_update
-        hold_units "${missing[@]}"
+        hold_units "${missing[@]}" "${also[@]}"
         trap release_units EXIT
         # The version pin is for PACKAGES only.
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends \
             "${missing[@]/%/${PACKAGE_VERSION:+=$PACKAGE_VERSION}}" "${also[@]}" >/dev/null
         install -d -m 0755 "$state"
         [ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}" >>"$state/installed-packages.${PACKAGE_SET:?}"
-        [ ${#also[@]} -eq 0 ] || printf '%s\n' "${also[@]}" >>"$state/installed-packages.${ALSO_SET:?}"
+        for p in "${also[@]}"; do echo "$p" >>"$state/installed-packages.${set_of[$p]}"; done
     else
         info "all packages present: nothing to install"
     fi

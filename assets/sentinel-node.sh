@@ -185,6 +185,8 @@ apply_users() {
         set_user "$name" "$name" "$rules"
         [ "$name" != admin ] || scli_user="admin"
     done <<<"$SENTINEL_ACL_RULES"
+    # The exporter's user goes when metrics are turned off (redis-node.sh's ACL file drops it on Redis).
+    [ -n "$(value_of metrics "$SENTINEL_ACL_RULES")" ] || scli ACL DELUSER metrics >/dev/null
     if [ "${RUNTIME:-packages}" = packages ]; then
         expect_ok "ACL SETUSER hooks" "$(printf 'ACL SETUSER hooks reset on #%s %s\n' "$(hooks_hash)" "$HOOKS_RULES" | scli)"
     fi

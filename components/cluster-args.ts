@@ -69,6 +69,7 @@ export function resolveClusterArgs(args: ClusterArgs): ResolvedArgs {
             app: secret("appPassword"),
             healthCheck: optional("healthCheckPassword"),
             stats: optional("statsPassword"),
+            metrics: optional("metricsPassword"),
             previous: pulumi.secret(checked.apply((v) => v.previousPasswords ?? {})),
         },
     };

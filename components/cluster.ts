@@ -17,7 +17,8 @@ import { nodeSsh } from "./host-key";
 import { SentinelAgreement } from "./sentinel-agreement";
 import { SentinelNode } from "./sentinel-node";
 import { type HostFacts, type KernelReport, ServerPrep } from "./server-prep";
-import { PROXY_PACKAGE_SET, PROXY_PACKAGES, VipProxy } from "./vip-proxy";
+import { METRICS_PACKAGE_SET, MetricsExporter, type MetricsTargets } from "./metrics-exporter";
+import { PROXY_PACKAGE_SET, VipProxy } from "./vip-proxy";
 import { DockerRuntime } from "./docker-runtime";
 import { packagesRuntime, Runtime } from "./runtime";
 import { guardedSettings, SettingsGuard } from "./settings-guard";
@@ -94,6 +95,8 @@ export class RedisHaCluster extends pulumi.ComponentResource {
     readonly proxyStats?: string[];
     /** With a proxy, secret: spreads into `new Redis({...})` to reach the master through the write VIP. */
     readonly vipClient?: pulumi.Output<VipClientOptions>;
+    /** With metrics.enabled: per node, the exporter's URLs for its Redis and its Sentinel. */
+    readonly metricsTargets?: MetricsTargets[];
 
     constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:index:Cluster", name, {}, opts);
@@ -108,6 +111,7 @@ export class RedisHaCluster extends pulumi.ComponentResource {
         this.read = out.read;
         this.proxyStats = out.proxyStats;
         this.vipClient = out.vipClient;
+        this.metricsTargets = out.metricsTargets;
         this.registerOutputs({ ...out });
     }
 }
@@ -180,7 +184,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                 kernel: cfg.kernel,
                 runtime,
                 packageVersion: cfg.redis.packageVersion,
-                alsoInstall: cfg.proxy.nodes.includes(node.name) ? { set: PROXY_PACKAGE_SET, packages: PROXY_PACKAGES } : undefined,
+                alsoInstall: [...(cfg.proxy.nodes.includes(node.name) ? [PROXY_PACKAGE_SET] : []), ...(cfg.metrics.enabled ? [METRICS_PACKAGE_SET] : [])],
             },
             nodeChild(node, { dependsOn: [sshKey] }),
         );
@@ -217,6 +221,17 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         containers.sentinel.set(node.name, sentinel.ready);
         return sentinel;
     });
+    // With metrics: an exporter per node, once its Redis and Sentinel hold the `metrics` user.
+    const exporters = cfg.metrics.enabled
+        ? cfg.nodes.map(
+              (node, i) =>
+                  new MetricsExporter(
+                      node.name,
+                      { cfg, node, connection: connections.get(node.name)!, metricsPassword: secrets.metrics! },
+                      nodeChild(node, { dependsOn: [redis[i].ready, sentinels[i].ready, ...preps.get(node.name)!.done] }),
+                  ),
+          )
+        : [];
 
     // Nodes that left are stopped and forgotten before the group is checked.
     const members = cfg.nodes.map((n) =>
@@ -327,6 +342,8 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         proxyStats: proxy?.statsUrls,
         /** With a proxy: spreads into `new Redis({...})` of ioredis to reach the master through the write VIP. */
         vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app, ...CLIENT_TIMEOUTS }),
+        /** With metrics.enabled: what Prometheus scrapes, per node (README "Metrics"). */
+        metricsTargets: cfg.metrics.enabled ? exporters.map((e) => e.targets) : undefined,
         /**
          * Spreads into `new Redis({...})` of ioredis: sentinel mode, Sentinel's discovery-only
          * user and the least-privileged `app` user of Redis.

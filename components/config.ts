@@ -265,6 +265,18 @@ export const dockerSchema = z
     })
     .prefault({});
 
+export const metricsSchema = z
+    .strictObject({
+        /**
+         * Install Debian's prometheus-redis-exporter on every node, scraping its Redis and its
+         * Sentinel as the ACL user `metrics` (needs metricsPassword). Default: false.
+         */
+        enabled: z.boolean({ error: "must be true or false" }).default(false),
+        /** Port the exporter listens on, on each node's private address only. Default: 9121. */
+        port: port.default(9121),
+    })
+    .prefault({});
+
 const password = (key: string) =>
     z
         .string({ error: `is required: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32)"` })
@@ -288,8 +300,8 @@ export type PasswordKey = (typeof PASSWORD_KEYS)[number];
 /** Secret keys needed only with a proxy. */
 export const PROXY_PASSWORD_KEYS = ["healthCheckPassword", "statsPassword"] as const;
 export type ProxyPasswordKey = (typeof PROXY_PASSWORD_KEYS)[number];
-/** Secret keys that may be left out: the proxy's, and the SSH key being retired. */
-export const OPTIONAL_SECRET_KEYS = [...PROXY_PASSWORD_KEYS, "previousSshPrivateKey"] as const;
+/** Secret keys that may be left out: the proxy's, the exporter's, and the SSH key being retired. */
+export const OPTIONAL_SECRET_KEYS = [...PROXY_PASSWORD_KEYS, "metricsPassword", "previousSshPrivateKey"] as const;
 /** Every key that holds a secret string: the SSH keys and the passwords (previousPasswords holds more). */
 export const SECRET_KEYS = ["sshPrivateKey", ...PASSWORD_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
 /** The passwords that can rotate with both accepted for a while (previousPasswords). */
@@ -359,6 +371,9 @@ export const stackConfigSchema = z
         healthCheckPassword: password("healthCheckPassword").optional(),
         /** Password of the HAProxy stats page (user `admin`). Secret; with a proxy. */
         statsPassword: password("statsPassword").optional(),
+        metrics: metricsSchema,
+        /** ACL user `metrics` of Redis and Sentinel (read-only monitoring commands), for the exporter. Secret; with metrics.enabled. */
+        metricsPassword: password("metricsPassword").optional(),
     })
     .superRefine((cfg, ctx) => {
         const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
@@ -481,8 +496,14 @@ export const stackConfigSchema = z
                 if (cfg[key] === undefined) problem([key], `is required with a proxy: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32 | tr -d '/+=')"`);
             }
         }
+        if (cfg.metrics.enabled) {
+            if (cfg.metricsPassword === undefined) problem(["metricsPassword"], `is required with metrics.enabled: pulumi config set --secret redis-ha:metricsPassword "$(openssl rand -base64 32 | tr -d '/+=')"`);
+            for (const [port, other] of [[cfg.redis.port, "redis.port"], [cfg.sentinel.port, "sentinel.port"], ...(px.nodes.length > 0 ? [[px.statsPort, "proxy.statsPort"] as const] : [])] as const) {
+                if (cfg.metrics.port === port) portClash(["metrics", "port"], port, other, "the exporter listens on every node's private address");
+            }
+        }
         const byValue = new Map<string, string>();
-        for (const key of [...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS]) {
+        for (const key of [...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS, "metricsPassword"] as const) {
             const value = cfg[key];
             if (value === undefined) continue;
             const other = byValue.get(value);

@@ -11,7 +11,7 @@ import { rotatingSecretLines } from "./rotation";
 import type { Runtime } from "./runtime";
 import { redisNodeEnv } from "./render";
 
-/** The passwords of the cluster, each a secret; the last two only with a proxy. */
+/** The passwords of the cluster, each a secret; healthCheck and stats only with a proxy. */
 export interface ClusterSecrets {
     admin: pulumi.Input<string>;
     replication: pulumi.Input<string>;
@@ -20,6 +20,8 @@ export interface ClusterSecrets {
     app: pulumi.Input<string>;
     healthCheck?: pulumi.Input<string>;
     stats?: pulumi.Input<string>;
+    /** With metrics.enabled: the exporter's user on Redis and Sentinel. */
+    metrics?: pulumi.Input<string>;
     /** The passwords being retired: still accepted (see rotation.ts). */
     previous: pulumi.Input<PreviousPasswords>;
 }
@@ -69,6 +71,7 @@ export class RedisNode extends pulumi.ComponentResource {
                         app: secrets.app,
                         discovery: secrets.sentinel,
                         ...(cfg.proxy.nodes.length > 0 && secrets.healthCheck ? { healthcheck: secrets.healthCheck } : {}),
+                        ...metricsSecret(cfg, secrets),
                     },
                     secrets.previous,
                     REDIS_USER_KEYS,
@@ -81,3 +84,7 @@ export class RedisNode extends pulumi.ComponentResource {
         this.registerOutputs({});
     }
 }
+
+/** The exporter's password as a `metrics` stdin line, with metrics.enabled (Redis and Sentinel both have the user). */
+export const metricsSecret = (cfg: ResolvedConfig, secrets: ClusterSecrets): Record<string, pulumi.Input<string>> =>
+    cfg.metrics.enabled && secrets.metrics ? { metrics: secrets.metrics } : {};

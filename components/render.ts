@@ -37,8 +37,16 @@ export function aclRules(cfg: ResolvedConfig): Record<string, string> {
             "allchannels +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill",
         app: `~* ${appChannelRules(cfg.redis.appChannels)} +@all -@admin -@dangerous +info +role`,
         ...(cfg.proxy.nodes.length > 0 ? { healthcheck: HEALTHCHECK_RULES } : {}),
+        ...(cfg.metrics.enabled ? { metrics: METRICS_RULES } : {}),
     };
 }
+
+/**
+ * The exporter's user on Redis (metrics.enabled): what prometheus-redis-exporter reads, no key
+ * and no channel. Not CONFIG GET: it would show masterauth, the replication password (the
+ * exporter runs with --config-command=-, so it does not ask).
+ */
+export const METRICS_RULES = "resetchannels -@all +ping +info +role +client|setname +slowlog|get +slowlog|len +latency|latest +latency|histogram";
 
 /** The user HAProxy's health checks log in as, with a proxy: PING and ROLE, nothing else. */
 export const HEALTHCHECK_RULES = "+ping +role";
@@ -50,7 +58,14 @@ export const HEALTHCHECK_RULES = "+ping +role";
  * discovery: what clients in sentinel mode ask (ioredis, redis-py), and Sentinel's events.
  * No user but admin can change Sentinel's configuration or start a failover.
  */
-export const SENTINEL_ACL_RULES: Record<string, string> = {
+export function sentinelAclRules(cfg: ResolvedConfig): Record<string, string> {
+    return { ...SENTINEL_ACL_RULES, ...(cfg.metrics.enabled ? { metrics: SENTINEL_METRICS_RULES } : {}) };
+}
+
+/** With metrics.enabled, the exporter's user on Sentinel: what it reads of the groups, nothing it could change. */
+export const SENTINEL_METRICS_RULES = "resetchannels -@all +ping +info +role +client|setname +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels";
+
+const SENTINEL_ACL_RULES: Record<string, string> = {
     admin: "allchannels +@all",
     sentinel: `resetchannels &${SENTINEL_CHANNEL_PREFIX}hello +ping +publish +client|setname +sentinel|is-master-down-by-addr`,
     discovery:
@@ -178,7 +193,7 @@ export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<s
         SENTINEL_PORT: String(cfg.sentinel.port),
         SENTINEL_SETTINGS: sentinelSettings(cfg).join("\n"),
         PING_PERIOD_MS: String(sentinelPingPeriodMs(cfg)),
-        SENTINEL_ACL_RULES: userLines(SENTINEL_ACL_RULES),
+        SENTINEL_ACL_RULES: userLines(sentinelAclRules(cfg)),
         SENTINEL_DEFAULT_USER: sentinelDefaultUser(cfg),
     };
 }

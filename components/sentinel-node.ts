@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
 import type { NodeConfig, ResolvedConfig } from "./config";
-import type { ClusterSecrets } from "./redis-node";
+import { type ClusterSecrets, metricsSecret } from "./redis-node";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
 import { rotatingSecretLines } from "./rotation";
 import type { Runtime } from "./runtime";
@@ -36,7 +36,7 @@ export class SentinelNode extends pulumi.ComponentResource {
                 update: script("sentinel-node.sh", { START_HOOK: script("hooks/sentinel-start.sh") }, { STEP: "update" }),
                 delete: script("sentinel-node-remove.sh"),
                 environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv },
-                stdin: rotatingSecretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel }, secrets.previous, {
+                stdin: rotatingSecretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel, ...metricsSecret(cfg, secrets) }, secrets.previous, {
                     admin: "adminPassword",
                     sentinel: "sentinelAuthPassword",
                     discovery: "sentinelPassword",

@@ -15,10 +15,19 @@ export interface ServerPrepArgs {
     /** The Debian version of the Redis packages to install (redis.packageVersion), if pinned. */
     packageVersion?: string;
     /**
-     * Packages another step owns (its set name and list), installed in this step's apt run so
-     * that a host needs only one: the proxy's, on proxy nodes. Its own step finds them present.
+     * Packages other steps own (each its set name, list, and the units that must not start on
+     * install), installed in this step's apt run so that a host needs only one: the proxy's on
+     * proxy nodes, the exporter's with metrics. Their own steps find them present.
      */
-    alsoInstall?: { set: string; packages: string[] };
+    alsoInstall?: PackageSet[];
+}
+
+/** Packages a step installs with packages.sh, recorded under `set` (removing the step removes them). */
+export interface PackageSet {
+    set: string;
+    packages: string[];
+    /** Services that must not start before the step's configuration exists. */
+    heldUnits?: string[];
 }
 
 /** What host-facts.sh reports. */
@@ -56,6 +65,7 @@ export class ServerPrep extends pulumi.ComponentResource {
         const facts = new RemoteCommand(`${name}-facts`, { connection, create: script("host-facts.sh") }, { parent: this, dependsOn: opts?.dependsOn });
         this.facts = facts.stdout.apply((s) => JSON.parse(s) as HostFacts);
 
+        const also = args.alsoInstall ?? [];
         const packages = new RemoteCommand(
             `${name}-packages`,
             {
@@ -65,10 +75,10 @@ export class ServerPrep extends pulumi.ComponentResource {
                 environment: {
                     PACKAGES: args.runtime.packages.join(" "),
                     PACKAGE_SET: "redis",
-                    HOLD_UNITS: args.runtime.heldUnits.join(" "),
+                    HOLD_UNITS: [...args.runtime.heldUnits, ...also.flatMap((a) => a.heldUnits ?? [])].join(" "),
                     // Only when pinned: an unpinned stack keeps the environment it always had.
                     ...(args.packageVersion ? { PACKAGE_VERSION: args.packageVersion } : {}),
-                    ...(args.alsoInstall ? { ALSO_PACKAGES: args.alsoInstall.packages.join(" "), ALSO_SET: args.alsoInstall.set } : {}),
+                    ...(also.length > 0 ? { ALSO_SETS: also.map((a) => `${a.set}=${a.packages.join(",")}`).join(" ") } : {}),
                 },
             },
             { parent: this, dependsOn: opts?.dependsOn },

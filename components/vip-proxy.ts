@@ -9,12 +9,11 @@ import type { Endpoint } from "./endpoint";
 import { proxyPort, renderHaproxyConfig, renderKeepalivedConfig } from "./proxy-config";
 import { frozenIf } from "./frozen";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
+import type { PackageSet } from "./server-prep";
 import { VipCheck } from "./vip-check";
 
-/** socat talks to HAProxy's admin socket (saving server states before a reload). */
-export const PROXY_PACKAGES = ["haproxy", "keepalived", "iputils-arping", "socat"];
-/** What packages.sh records them under: removing the proxy removes these. */
-export const PROXY_PACKAGE_SET = "proxy";
+/** The proxy's packages (socat talks to HAProxy's admin socket, saving server states before a reload). */
+export const PROXY_PACKAGE_SET: PackageSet = { set: "proxy", packages: ["haproxy", "keepalived", "iputils-arping", "socat"] };
 
 export interface VipProxyArgs {
     cfg: ResolvedConfig;
@@ -59,7 +58,7 @@ export class VipProxy extends pulumi.ComponentResource {
                     connection,
                     create: script("packages.sh"),
                     delete: script("packages-remove.sh"),
-                    environment: { PACKAGES: PROXY_PACKAGES.join(" "), PACKAGE_SET: PROXY_PACKAGE_SET },
+                    environment: { PACKAGES: PROXY_PACKAGE_SET.packages.join(" "), PACKAGE_SET: PROXY_PACKAGE_SET.set },
                 },
                 { parent: this, dependsOn: after, ...frozenIf(args.down.includes(node.name)) },
             );

@@ -44,6 +44,25 @@ describe("RedisHaCluster (mocks)", () => {
         assert.ok(all.includes(PASSWORDS.adminPassword), "the admin password from an Output did not reach the resources");
     });
 
+    it("with metrics.enabled, an exporter per node: its package in the node's one apt run (unit held), the `metrics` user on Redis and Sentinel, the targets in the outputs", async () => {
+        const from = recorded.length;
+        const mx = nodes.map((n) => ({ ...n, name: `mx${n.name.slice(3)}` }));
+        const cluster = new RedisHaCluster("mx", args({ nodes: mx, metrics: { enabled: true }, metricsPassword: "unit-metrics-0123456789" }));
+        await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes["mx-1"].kernel]));
+        const mine = recorded.slice(from).map((r) => ({ name: r.name, inputs: plain(r.inputs) }));
+        const inputs = (name: string) => mine.find((r) => r.name === name)!.inputs;
+        assert.strictEqual(inputs("mx-1-packages").environment.ALSO_SETS, "metrics=prometheus-redis-exporter");
+        assert.match(inputs("mx-1-packages").environment.HOLD_UNITS, / prometheus-redis-exporter$/);
+        assert.match(inputs("mx-1-redis").environment.ACL_RULES, /^metrics resetchannels -@all \+ping \+info /m);
+        assert.doesNotMatch(inputs("mx-1-redis").environment.ACL_RULES, /^metrics .*(~|\+@|config)/m);
+        assert.match(inputs("mx-1-sentinel").environment.SENTINEL_ACL_RULES, /^metrics resetchannels -@all .*\+sentinel\|masters/m);
+        for (const step of ["mx-1-redis", "mx-1-sentinel", "mx-1-metrics"]) assert.match(plain(inputs(step).stdin), /^metrics unit-metrics-0123456789$/m, step);
+        assert.deepStrictEqual(inputs("mx-1-metrics").environment, { SELF_IP: "10.0.30.1", METRICS_PORT: "9121", REDIS_PORT: "6379", SENTINEL_PORT: "26379" });
+        assert.deepStrictEqual(cluster.metricsTargets?.[0], { node: "mx-1", redis: "http://10.0.30.1:9121/metrics", sentinel: "http://10.0.30.1:9121/scrape?target=redis://127.0.0.1:26379" });
+        // Without metrics: no exporter, no user, no targets.
+        assert.ok(!recorded.some((r) => r.name === "lib-1-metrics") && !/^metrics /m.test(plain(recorded.find((r) => r.name === "lib-1-redis")!.inputs).environment.ACL_RULES));
+    });
+
     it("with redis.server valkey, installs Valkey's packages, holds its units, and tells every server script (SERVER=valkey)", async () => {
         const from = recorded.length;
         const cluster = new RedisHaCluster("vk", args({ nodes: nodes.map((n) => ({ ...n, name: `vk${n.name.slice(3)}` })), redis: { maxmemory: "1gb", server: "valkey" } }));
