@@ -16,17 +16,6 @@ state=/var/lib/redis-ha
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
 
-# An index update that cannot hang a deployment: each try is bounded (a stalled mirror or
-# proxy otherwise keeps `pulumi up` waiting for ever), three tries, then a clear failure.
-apt_update() {
-    local try
-    for try in 1 2 3; do
-        timeout 180 apt-get update -qq -o Acquire::http::Timeout=30 && return 0
-        warn "apt-get update failed or took over 180 s (try $try of 3)"
-    done
-    fatal "apt-get update keeps failing: check this server's apt sources and proxy"
-}
-
 # Debian starts a service as soon as its package is installed, with Debian's configuration
 # (redis-sentinel: every address, no password). The units in HOLD_UNITS whose package is about
 # to be installed are masked meanwhile (--runtime: a reboot half-way forgets the mask) and so

@@ -184,6 +184,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                 kernel: cfg.kernel,
                 runtime,
                 packageVersion: cfg.redis.packageVersion,
+                packageSource: cfg.redis.packageSource,
                 alsoInstall: [...(cfg.proxy.nodes.includes(node.name) ? [PROXY_PACKAGE_SET] : []), ...(cfg.metrics.enabled ? [METRICS_PACKAGE_SET] : [])],
             },
             nodeChild(node, { dependsOn: [sshKey] }),

@@ -99,6 +99,33 @@ export type Server = (typeof SERVERS)[number];
 /** The server as a resource records it: nothing for redis, so stacks from before the choice see no change. */
 export const recordedServer = (server: Server): { server?: Server } => (server === "redis" ? {} : { server });
 
+/**
+ * Where the server's packages come from: Debian's own archive (the host's apt sources), or an
+ * apt repository of your own or the vendor's (e.g. redis.io's, see README "Package source").
+ */
+export const packageSourceSchema = z
+    .strictObject({
+        /** debian: the host's apt sources as they are; apt: the repository below, added on every node. */
+        type: z.enum(["debian", "apt"], { error: 'must be "debian" or "apt"' }).default("debian"),
+        /** The repository's base URL, e.g. https://packages.redis.io/deb. */
+        url: z
+            .string()
+            .regex(/^https?:\/\/[^\s/$.?#][^\s]*$/, { error: "must be an http:// or https:// URL, e.g. https://packages.redis.io/deb" })
+            .optional(),
+        /** The suite (distribution), e.g. bookworm. */
+        suite: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._\/-]*$/, { error: "must be a suite name such as bookworm" }).optional(),
+        /** The component. Default: main. */
+        component: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: "must be a component name such as main" }).default("main"),
+        /** The repository's signing key: the ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----). */
+        signingKey: z
+            .string()
+            .refine((k) => /^-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+-----END PGP PUBLIC KEY BLOCK-----\s*$/.test(k.trim()), {
+                error: "must be an ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK----- …), e.g. pulumi config set --path redis-ha:redis.packageSource.signingKey -- \"$(curl -fsSL https://packages.redis.io/gpg)\"",
+            })
+            .optional(),
+    })
+    .prefault({});
+
 export const redisSchema = z
     .strictObject({
         /**
@@ -161,6 +188,7 @@ export const redisSchema = z
             .string()
             .regex(/^(\d+:)?[0-9][A-Za-z0-9.+~-]*$/, { error: "must be a Debian version such as 5:7.0.15-1~deb12u10 (apt-cache policy redis-server lists them)" })
             .optional(),
+        packageSource: packageSourceSchema,
         /** Delete /var/lib/redis when the stack is destroyed (run `pulumi up` after setting it). Default: false. */
         purgeDataOnDestroy: z.boolean({ error: "must be true or false" }).default(false),
         /**
@@ -520,6 +548,17 @@ export const stackConfigSchema = z
         }
         if (cfg.previousSshPrivateKey !== undefined && cfg.previousSshPrivateKey.trim() === cfg.sshPrivateKey.trim()) {
             problem(["previousSshPrivateKey"], "is the same as redis-ha:sshPrivateKey: put the new key in sshPrivateKey and the old one here");
+        }
+        const src = cfg.redis.packageSource;
+        if (src.type === "apt") {
+            for (const key of ["url", "suite", "signingKey"] as const) {
+                if (src[key] === undefined) problem(["redis", "packageSource", key], `is required with packageSource.type apt (README "Package source" gives redis.io's)`);
+            }
+            if (cfg.runtime === "docker") problem(["redis", "packageSource", "type"], "is apt, which the packages runtime installs from; with docker, the image decides what runs");
+        } else {
+            for (const key of ["url", "suite", "signingKey"] as const) {
+                if (src[key] !== undefined) problem(["redis", "packageSource", key], 'is set but packageSource.type is "debian": set type apt to use the repository, or remove it');
+            }
         }
         if (cfg.redis.server !== "redis" && cfg.runtime === "docker") {
             problem(["redis", "server"], `is ${cfg.redis.server}, which the packages runtime runs (Debian's packages); with docker, keep redis (the image decides what runs), or set redis-ha:runtime packages`);

@@ -14,6 +14,8 @@ export interface ServerPrepArgs {
     runtime: Runtime;
     /** The Debian version of the Redis packages to install (redis.packageVersion), if pinned. */
     packageVersion?: string;
+    /** Where the server's packages come from (redis.packageSource); an apt repository is added first. */
+    packageSource: ResolvedConfig["redis"]["packageSource"];
     /**
      * Packages other steps own (each its set name, list, and the units that must not start on
      * install), installed in this step's apt run so that a host needs only one: the proxy's on
@@ -66,6 +68,21 @@ export class ServerPrep extends pulumi.ComponentResource {
         this.facts = facts.stdout.apply((s) => JSON.parse(s) as HostFacts);
 
         const also = args.alsoInstall ?? [];
+        // An apt repository of the user's (redis.packageSource) is added, and its index read, first.
+        const src = args.packageSource;
+        const source =
+            src.type === "apt"
+                ? new RemoteCommand(
+                      `${name}-apt-source`,
+                      {
+                          connection,
+                          create: script("apt-source.sh"),
+                          delete: script("apt-source-remove.sh"),
+                          environment: { REPO_URL: src.url!, REPO_SUITE: src.suite!, REPO_COMPONENT: src.component, REPO_KEY: src.signingKey!, PACKAGES: args.runtime.packages.join(" ") },
+                      },
+                      { parent: this, dependsOn: opts?.dependsOn },
+                  )
+                : undefined;
         const packages = new RemoteCommand(
             `${name}-packages`,
             {
@@ -81,7 +98,7 @@ export class ServerPrep extends pulumi.ComponentResource {
                     ...(also.length > 0 ? { ALSO_SETS: also.map((a) => `${a.set}=${a.packages.join(",")}`).join(" ") } : {}),
                 },
             },
-            { parent: this, dependsOn: opts?.dependsOn },
+            { parent: this, dependsOn: source ? [source] : opts?.dependsOn },
         );
         this.packageVersions = packages.stdout.apply((s) => JSON.parse(s).versions as Record<string, string>);
 

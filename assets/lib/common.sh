@@ -196,6 +196,18 @@ service_ensure_running() {
     fi
 }
 
+# An index update that cannot hang a deployment: each try is bounded (a stalled mirror or
+# proxy otherwise keeps `pulumi up` waiting for ever), three tries, then a clear failure with
+# apt's own words (a missing key, a suite the repository does not have).
+apt_update() {
+    local try out
+    for try in 1 2 3; do
+        out=$(timeout 180 apt-get update -qq -o Acquire::http::Timeout=30 2>&1) && return 0
+        warn "apt-get update failed or took over 180 s (try $try of 3): $(grep -E '^(E|W): ' <<<"$out" | head -3 | tr '\n' ' ')"
+    done
+    fatal "apt-get update keeps failing: check this server's apt sources and proxy: $(grep -E '^(E|W): ' <<<"$out" | head -3 | tr '\n' ' ')"
+}
+
 # The password of the `hooks` user that our systemd hooks (assets/hooks/) log in as. Made on the
 # host at first use and kept root-only; it never leaves the host, and Redis holds only its hash,
 # so it opens this host's Redis only, for the few commands the hooks need.

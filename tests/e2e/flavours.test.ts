@@ -133,7 +133,10 @@ for (const server of ["redis", "valkey"] as const) {
                 const heardBy = async (userInfo: string) => {
                     let heard = "";
                     // It answers an error and hangs up: a login, if any, comes first, when the exporter dials.
-                    const trap = net.createServer((sock) => sock.on("data", (d) => ((heard += d.toString("latin1")), sock.end("-ERR not redis\r\n"))));
+                    const trap = net.createServer((sock) => sock.on("data", (d) => {
+                        heard += d.toString("latin1");
+                        if (!sock.writableEnded) sock.end("-ERR not redis\r\n");
+                    }));
                     await new Promise<void>((r) => trap.listen(0, hosts[0].ip.replace(/\.\d+$/, ".1"), () => r()));
                     try {
                         const { address, port } = trap.address() as net.AddressInfo;

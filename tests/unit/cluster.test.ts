@@ -63,6 +63,18 @@ describe("RedisHaCluster (mocks)", () => {
         assert.ok(!recorded.some((r) => r.name === "lib-1-metrics") && !/^metrics /m.test(plain(recorded.find((r) => r.name === "lib-1-redis")!.inputs).environment.ACL_RULES));
     });
 
+    it("with an apt packageSource, adds the repository on each node (the lab test shows it comes before the packages), and nothing without", async () => {
+        const from = recorded.length;
+        const signingKey = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBGunit\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        const src = { type: "apt" as const, url: "https://packages.redis.io/deb", suite: "bookworm", signingKey };
+        const cluster = new RedisHaCluster("ap", args({ nodes: nodes.map((n) => ({ ...n, name: `ap${n.name.slice(3)}` })), redis: { maxmemory: "1gb", packageSource: src } }));
+        await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes["ap-1"].kernel]));
+        const mine = recorded.slice(from);
+        const step = mine.find((r) => r.name === "ap-1-apt-source")!;
+        assert.deepStrictEqual(plain(step.inputs).environment, { REPO_URL: src.url, REPO_SUITE: "bookworm", REPO_COMPONENT: "main", REPO_KEY: signingKey, PACKAGES: "redis-server redis-sentinel redis-tools" });
+        assert.ok(!recorded.some((r) => r.name === "lib-1-apt-source"), "a stack without packageSource got a repository step");
+    });
+
     it("with redis.server valkey, installs Valkey's packages, holds its units, and tells every server script (SERVER=valkey)", async () => {
         const from = recorded.length;
         const cluster = new RedisHaCluster("vk", args({ nodes: nodes.map((n) => ({ ...n, name: `vk${n.name.slice(3)}` })), redis: { maxmemory: "1gb", server: "valkey" } }));
