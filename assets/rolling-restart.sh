@@ -22,7 +22,8 @@
 # stdin: admin (Redis's and Sentinel's admin user; previous-admin while it rotates).
 # Environment: STEP, REDIS_PORT, SENTINEL_PORT, RESTART_SETTINGS ("key value" lines),
 #   PACKAGE_VERSION (or empty), PACKAGES, GENERATION, RUNTIME, SERVER.
-# Prints one JSON line: {"needs":[…],"restarted":[…]}.
+# Prints one JSON line: {"needs":[…],"restarted":[…],"runs":{"version":…,"packages":{…}}}, where
+# runs is what the node runs once the step is done (the outputs report it).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=rolling-restart
@@ -172,6 +173,19 @@ restart() {
     fi
 }
 
+# What runs now: the version the server answers with (valkey_version on Valkey, which also reports
+# the Redis version it is compatible with) and the installed version of each of PACKAGES.
+runs_json() {
+    local info version p v installed=()
+    info=$(rcli INFO server | tr -d '\r')
+    version=$(sed -n "s/^${SERVER}_version://p" <<<"$info")
+    for p in $PACKAGES; do
+        v=$(version_of "$p")
+        [ -z "$v" ] || installed+=("\"$p\":\"$v\"")
+    done
+    printf '{"version":"%s","packages":{%s}}' "$version" "$(IFS=,; echo "${installed[*]}")"
+}
+
 json_list() { local first=1 x; printf '['; for x in "$@"; do [ $first = 1 ] || printf ','; first=0; printf '"%s"' "$x"; done; printf ']'; }
 
 main() {
@@ -187,7 +201,7 @@ main() {
         info "restarting: ${needs[*]}"
         restart
     fi
-    printf '{"needs":%s,"restarted":%s}\n' "$(json_list "${needs[@]}")" "$(json_list "${restarted[@]}")"
+    printf '{"needs":%s,"restarted":%s,"runs":%s}\n' "$(json_list "${needs[@]}")" "$(json_list "${restarted[@]}")" "$(runs_json)"
 }
 
 main "$@"

@@ -35,12 +35,15 @@ import { ContainerGate, rollingOrder } from "./container-gate";
 
 export type { ClusterArgs } from "./cluster-args";
 
-/** Per node: its private address, what the host is, the kernel values in force, package versions. */
+/** Per node: its private address, what the host is, the kernel values in force, what runs. */
 export interface NodeOutputs {
     privateIp: string;
     facts: pulumi.Output<HostFacts>;
     kernel: pulumi.Output<KernelReport>;
+    /** Installed package versions, as they are after this run's rolling upgrade. */
     packages: pulumi.Output<Record<string, string>>;
+    /** The version the running server answers with (INFO server); undefined while the node is down. */
+    serverVersion: pulumi.Output<string | undefined>;
 }
 
 /**
@@ -334,7 +337,10 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         nodes: Object.fromEntries(
             cfg.nodes.map((n) => {
                 const prep = preps.get(n.name)!;
-                return [n.name, { privateIp: n.privateIp, facts: prep.facts, kernel: prep.kernel, packages: prep.packageVersions }];
+                // The packages step runs before the rolling upgrade; the rollout reads what runs after it.
+                const runs = rolling.runs.apply((r) => r?.[n.name]);
+                const packages = pulumi.all([prep.packageVersions, runs]).apply(([installed, now]) => ({ ...installed, ...now?.packages }));
+                return [n.name, { privateIp: n.privateIp, facts: prep.facts, kernel: prep.kernel, packages, serverVersion: runs.apply((r) => r?.version) }];
             }),
         ),
         /** With a proxy: the VIP that reaches the master, the one for reads, and the stats pages. */

@@ -38,21 +38,32 @@ export interface RollingRestartResult {
     /** How long the planned failover held writes. */
     pausedSeconds?: number;
     seconds: number;
+    /** What each live node runs once the rollout is done (read from the node: the outputs report it). */
+    runs: Record<string, Runs>;
 }
 
-const PROVIDER_VERSION = "1";
+/** The server's version as it answers, and the installed Debian version of each of its packages. */
+export interface Runs {
+    version: string;
+    packages: Record<string, string>;
+}
+
+// 2: reports what runs (a stack made with 1 reads it from its nodes once, restarting nothing).
+const PROVIDER_VERSION = "2";
 
 /** Restarts what needs it (see the top of this file). Self-contained: serialized into the provider. */
 export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRestartResult> {
     const log = engineLog("rolling restart");
     const started = Date.now();
     const live = inputs.members.filter((m) => !m.down);
-    const result: RollingRestartResult = { restarted: [], seconds: 0 };
+    const result: RollingRestartResult = { restarted: [], seconds: 0, runs: {} };
     const stdin = `admin ${inputs.adminPassword}\n${inputs.previousAdminPassword ? `previous-admin ${inputs.previousAdminPassword}\n` : ""}`;
     const run = async (m: Member, step: "check" | "restart") => {
         const target = { host: m.ssh.host, port: m.ssh.port, user: m.ssh.user, hostKey: m.ssh.hostKey, privateKey: inputs.sshPrivateKey, dialTimeoutSeconds: inputs.sshTimeoutSeconds };
         const out = await sshRun(target, inputs.script, { ...inputs.wanted, STEP: step }, stdin);
-        return JSON.parse(out.stdout.trim().split("\n").pop()!) as { needs: string[]; restarted: string[] };
+        const said = JSON.parse(out.stdout.trim().split("\n").pop()!) as { needs: string[]; restarted: string[]; runs: Runs };
+        result.runs[m.name] = said.runs;
+        return said;
     };
 
     const needing: { member: Member; needs: string[] }[] = [];
@@ -152,6 +163,7 @@ export interface RollingRestartArgs {
 /** Restarts the nodes that need it, replicas first, the master last (see the top of this file). */
 export class RollingRestart extends pulumi.dynamic.Resource {
     declare readonly restarted: pulumi.Output<string[]>;
+    declare readonly runs: pulumi.Output<Record<string, Runs>>;
 
     constructor(name: string, args: RollingRestartArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -167,6 +179,7 @@ export class RollingRestart extends pulumi.dynamic.Resource {
                 handedOver: undefined,
                 pausedSeconds: undefined,
                 seconds: undefined,
+                runs: undefined,
             },
             opts,
         );

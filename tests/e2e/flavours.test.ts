@@ -82,6 +82,7 @@ for (const server of ["redis", "valkey"] as const) {
                 // Valkey also reports redis_version (7.2.4, the Redis it is compatible with): ask for its own.
                 const version = new RegExp(`^${server}_version:([\\d.]+)`, "m").exec((await info(h.ip, "server")) ?? "")?.[1];
                 assert.match(version ?? "none", /^8\./, `${h.name} runs ${server} ${version ?? "that does not answer"}`);
+                assert.strictEqual(node.serverVersion, version, `${h.name}: the outputs' serverVersion`);
                 if (h === hosts[0]) figures.push(`runs ${server} ${version}`);
                 // Only this server's units run, with our configuration in its own directory.
                 assert.strictEqual(onHost(h.name, `systemctl is-active ${server}-server ${server}-sentinel`).trim(), "active\nactive");

@@ -171,6 +171,12 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
             const databases = await askRedis({ host: h.ip, port: 6379, ...admin() }, (c) => c.call("CONFIG", "GET", "databases") as Promise<string[]>);
             assert.strictEqual(databases?.[1], "32", `${h.name}: databases`);
         }
+        // The outputs report what runs after the upgrade, not what the packages step saw before it.
+        const nodes = (await stack.outputs()).nodes.value;
+        for (const h of hosts) {
+            const running = /^redis_version:(\S+)/m.exec((await askRedis({ host: h.ip, port: 6379, ...admin() }, (c) => c.info("server"))) ?? "")?.[1];
+            assert.deepStrictEqual([nodes[h.name].packages["redis-server"], nodes[h.name].serverVersion], [other, running], `${h.name}: packages and serverVersion in the outputs`);
+        }
         notes.push(`version change: ${before} → ${after}; every node runs ${other}, databases 32`);
         // The pin is held: an `apt upgrade` on the server leaves it.
         for (const h of hosts) assert.strictEqual(onHost(h.name, "apt-mark showhold | sort | paste -sd' '").trim(), "redis-sentinel redis-server redis-tools", `${h.name}: held packages`);

@@ -36,6 +36,8 @@ pulumi.runtime.setMocks(
                 state.master = { name: "redis-1", host: "10.0.10.7", port: 6379 };
                 state.replicas = ["redis-2", "redis-3"];
             }
+            // The rollout read redis-1 only (as if the others were down): they keep the packages step's versions.
+            if (args.name.endsWith("rolling-restart")) state.runs = { "redis-1": { version: "7.0.15", packages: { "redis-server": "5:7.0.15-1~deb12u10" } } };
             if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:mock-${args.inputs.name}`;
             return { id: `${args.name}-id`, state };
         },

@@ -213,5 +213,8 @@ describe("program (mocks)", function () {
         assert.ok(await pulumi.isSecret(program.ioredis), "the ioredis object must be a secret output");
         const nodes = await outputOf(pulumi.output(program.nodes));
         assert.strictEqual(nodes["redis-1"].kernel.transparentHugePages, "never");
+        // What runs is what the rolling restart read after its restarts, over the packages step's earlier view.
+        assert.deepStrictEqual([nodes["redis-1"].packages, nodes["redis-1"].serverVersion], [{ "redis-server": "5:7.0.15-1~deb12u10" }, "7.0.15"]);
+        assert.deepStrictEqual([nodes["redis-2"].packages, nodes["redis-2"].serverVersion], [{ "redis-server": "7.0.15" }, undefined]);
     });
 });
