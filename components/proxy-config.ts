@@ -152,9 +152,10 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
             "# check takes a sentinel's vote away: this errs towards not routing. Fewer than a",
             `# majority: no new connection goes to ${n.name} and the Lua guard cuts its sessions.`,
             "# One answer gives the vote back: a sentinel names a new master only once its failover",
-            "# has promoted it, and a majority of them must agree.",
+            "# has promoted it, and a majority of them must agree. Votes are checked as often as",
+            "# servers that are down, so that a vote for the old master outlives a failover briefly.",
             `backend sentinels_name_${id(n.name)}`,
-            "    default-server fall 1 rise 1",
+            `    default-server inter ${fastIntervalMs(cfg)} fall 1 rise 1`,
             "    option tcp-check",
             "    tcp-check connect",
             send("AUTH", "discovery", secrets.sentinel),
@@ -187,16 +188,21 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "",
     );
 
-    const toMaster = cfg.nodes.map(
-        (n) =>
-            `    use_backend redis_master_${id(n.name)} if { srv_is_up(redis_master_${id(n.name)}/${id(n.name)}) } { nbsrv(sentinels_name_${id(n.name)}) ge ${needed} }`,
+    // A node qualifies for writes while it says master and a majority of sentinels name it.
+    const qualifies = (n: NodeConfig) => `{ srv_is_up(redis_master_${id(n.name)}/${id(n.name)}) } { nbsrv(sentinels_name_${id(n.name)}) ge ${needed} }`;
+    // Two nodes that both qualify mean that one still holds votes a check has not taken back
+    // since a failover (a sentinel names one master at a time), e.g. an old master restarted
+    // before its votes went: until the checks settle, neither gets a new connection.
+    const conflicts = cfg.nodes.flatMap((a, i) =>
+        cfg.nodes.slice(i + 1).map((b) => `    use_backend redis_none if ${qualifies(a)} ${qualifies(b)}`),
     );
-    add("frontend redis_write", `    bind ${px.writeVip}:${proxyPort(cfg)}`, ...toMaster, "    default_backend redis_none", "");
+    const toMaster = cfg.nodes.map((n) => `    use_backend redis_master_${id(n.name)} if ${qualifies(n)}`);
+    add("frontend redis_write", `    bind ${px.writeVip}:${proxyPort(cfg)}`, ...conflicts, ...toMaster, "    default_backend redis_none", "");
     add(
         "frontend redis_read",
         `    bind ${px.readVip}:${proxyPort(cfg)}`,
         "    use_backend redis_replicas if { nbsrv(redis_replicas) gt 0 }",
-        ...(px.readFallbackToMaster ? toMaster : []),
+        ...(px.readFallbackToMaster ? [...conflicts, ...toMaster] : []),
         "    default_backend redis_none",
         "",
     );

@@ -109,6 +109,18 @@ describe("proxy config", () => {
         assert.ok(!/^backend redis_none\n {4}server/m.test(haproxy), "the no-target backend must have no server");
     });
 
+    it("sends writes to no node while two qualify, before any rule that picks one (every pair, in both frontends)", () => {
+        const q = (n: string) => `{ srv_is_up(redis_master_redis_${n}/redis_${n}) } { nbsrv(sentinels_name_redis_${n}) ge 2 }`;
+        const write = haproxy.slice(haproxy.indexOf("frontend redis_write"), haproxy.indexOf("frontend redis_read"));
+        const rules = write.split("\n").filter((l) => l.startsWith("    use_backend"));
+        assert.deepStrictEqual(rules.slice(0, 3), [
+            `    use_backend redis_none if ${q("a")} ${q("b")}`,
+            `    use_backend redis_none if ${q("a")} ${q("c")}`,
+            `    use_backend redis_none if ${q("b")} ${q("c")}`,
+        ]);
+        assert.deepStrictEqual(rules.slice(3).map((r) => r.split(" ")[5]), ["redis_master_redis_a", "redis_master_redis_b", "redis_master_redis_c"]);
+    });
+
     it("matches the whole address in a sentinel's answer, conclusively", () => {
         const block = haproxy.slice(haproxy.indexOf("backend sentinels_name_redis_a"), haproxy.indexOf("backend redis_master_redis_a"));
         assert.deepStrictEqual(
@@ -116,7 +128,7 @@ describe("proxy config", () => {
             [["AUTH", "discovery", "SP"], ["SENTINEL", "get-master-addr-by-name", "mymaster"], ["QUIT"]],
         );
         assert.ok(block.includes("tcp-check expect min-recv 0 rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n10\\.1\\.0\\.1\\r\\n'"));
-        assert.match(block, /default-server fall 1 rise 1/);
+        assert.match(block, /default-server inter 100 fall 1 rise 1/); // votes checked as often as servers that are down
         assert.strictEqual((block.match(/^ {4}server sentinel_/gm) ?? []).length, 3);
     });
 
@@ -163,7 +175,7 @@ describe("proxy config", () => {
     it("reads from linked replicas, else from the master", () => {
         const read = haproxy.slice(haproxy.indexOf("frontend redis_read"), haproxy.indexOf("listen stats"));
         assert.match(read, /bind 10\.1\.0\.101:6379/);
-        assert.match(read, /use_backend redis_replicas if \{ nbsrv\(redis_replicas\) gt 0 \}\n {4}use_backend redis_master_redis_a/);
+        assert.match(read, /use_backend redis_replicas if \{ nbsrv\(redis_replicas\) gt 0 \}\n( {4}use_backend redis_none if .*\n){3} {4}use_backend redis_master_redis_a/);
         const noFallback = renderHaproxyConfig({ ...cfg, proxy: { ...cfg.proxy, readFallbackToMaster: false } }, cfg.nodes[0], secrets);
         assert.ok(!noFallback.slice(noFallback.indexOf("frontend redis_read")).includes("use_backend redis_master"));
     });

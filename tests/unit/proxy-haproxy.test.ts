@@ -48,32 +48,37 @@ function readCommands(buf: Buffer): [string[][], Buffer] {
     }
 }
 
-/** Sends one command, returns the first chunk of the answer. */
-function ask(port: number, ...command: string[]): Promise<string> {
+/** Sends one command to 127.0.0.1 (or host:port), returns the first chunk of the answer. */
+function ask(port: number | [string, number], ...command: string[]): Promise<string> {
+    const [host, p] = typeof port === "number" ? ["127.0.0.1", port] : port;
     return new Promise((resolve, reject) => {
-        const s = net.connect(port, "127.0.0.1", () => s.write(resp(...command)));
+        const s = net.connect(p, host, () => s.write(resp(...command)));
         s.once("data", (d) => {
             s.destroy();
             resolve(d.toString());
         });
         s.once("error", reject);
+        s.once("close", () => resolve("")); // closed without an answer (after one, a no-op)
+    });
+}
+
+/** One command on HAProxy's admin socket; its whole answer. */
+function adminSocket(socket: string, command: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        let out = "";
+        const s = net.connect(socket, () => s.write(`${command}\n`));
+        s.on("data", (d) => (out += d));
+        s.on("error", reject);
+        s.on("end", () => resolve(out));
     });
 }
 
 /** `show stat` on HAProxy's admin socket: "backend/server" → [status, last check]. */
-function showStat(socket: string): Promise<Map<string, [string, string]>> {
-    return new Promise((resolve, reject) => {
-        let out = "";
-        const s = net.connect(socket, () => s.write("show stat\n"));
-        s.on("data", (d) => (out += d));
-        s.on("error", reject);
-        s.on("end", () => {
-            const [header, ...rows] = out.trim().split("\n");
-            const col = header.replace(/^# /, "").split(",");
-            const [status, check] = [col.indexOf("status"), col.indexOf("check_status")];
-            resolve(new Map(rows.map((r) => r.split(",")).map((f) => [`${f[0]}/${f[1]}`, [f[status], f[check]] as [string, string]])));
-        });
-    });
+async function showStat(socket: string): Promise<Map<string, [string, string]>> {
+    const [header, ...rows] = (await adminSocket(socket, "show stat")).trim().split("\n");
+    const col = header.replace(/^# /, "").split(",");
+    const [status, check] = [col.indexOf("status"), col.indexOf("check_status")];
+    return new Map(rows.map((r) => r.split(",")).map((f) => [`${f[0]}/${f[1]}`, [f[status], f[check]] as [string, string]]));
 }
 
 describe("proxy config in a real HAProxy on loopback (skipped without Linux, haproxy and redis-server)", function () {
@@ -88,23 +93,40 @@ describe("proxy config in a real HAProxy on loopback (skipped without Linux, hap
     let proxyPort = 0;
     let statsPort = 0;
 
+    let redisPort = 0;
+    /** The checks of node's sentinel votes, one per sentinel. */
+    const votes = (node: string) => ["a", "b", "c"].map((s) => `sentinels_name_${node}/sentinel_${s}`);
+
     const stat = async (key: string) => (await showStat(socket)).get(key)?.join(" ");
+    /** Waits until every one of `keys` ("backend/server") has `status` ("UP L7OK", or a pattern). */
+    const statsReach = async (keys: string[], status: string | RegExp) => {
+        let seen = new Map<string, [string, string]>();
+        for (let i = 0; i < 100; i++) {
+            seen = await showStat(socket).catch(() => new Map());
+            if (keys.every((k) => (typeof status === "string" ? seen.get(k)?.join(" ") === status : status.test(seen.get(k)?.join(" ") ?? "")))) return;
+            await sleep(100);
+        }
+        assert.fail(`not ${status}: ${JSON.stringify(keys.map((k) => [k, seen.get(k)]))}; bad logins: ${JSON.stringify(badLogins)}\n${haproxyLog}`);
+    };
+    /** A real redis-server on ip:redisPort, a master, with the healthcheck user. */
+    const startRedis = async (ip: string) => {
+        const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", ip, "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" });
+        children.push(redis);
+        for (let i = 0; ; i++) {
+            if (await ask([ip, redisPort], "PING").catch(() => "")) break;
+            if (i > 100) throw new Error(`redis-server on ${ip} does not answer`);
+            await sleep(50);
+        }
+        assert.strictEqual(await ask([ip, redisPort], "ACL", "SETUSER", "healthcheck", "on", `>${secrets.healthCheck}`, "+auth", "+role", "+ping"), "+OK\r\n");
+    };
 
     before(async function () {
         if (process.platform !== "linux" || !onPath("haproxy") || !onPath("redis-server")) return this.skip();
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-proxy-"));
         socket = path.join(dir, "admin.sock");
-        const [redisPort, sentinelPort] = [await freePort(), await freePort()];
-        [proxyPort, statsPort] = [await freePort(), await freePort()];
-
-        const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" });
-        children.push(redis);
-        for (let i = 0; ; i++) {
-            if (await ask(redisPort, "PING").catch(() => "")) break;
-            if (i > 100) throw new Error("redis-server does not answer");
-            await sleep(50);
-        }
-        assert.strictEqual(await ask(redisPort, "ACL", "SETUSER", "healthcheck", "on", `>${secrets.healthCheck}`, "+auth", "+role", "+ping"), "+OK\r\n");
+        const sentinelPort = await freePort();
+        [redisPort, proxyPort, statsPort] = [await freePort(), await freePort(), await freePort()];
+        await startRedis("127.0.0.1");
 
         for (const ip of ["127.0.0.1", "127.0.0.2", "127.0.0.3"]) {
             const server = net.createServer((s) => {
@@ -160,14 +182,7 @@ describe("proxy config in a real HAProxy on loopback (skipped without Linux, hap
         children.push(haproxy);
 
         // Checked, not just UP as HAProxy assumes before the first check: L7OK.
-        const wanted = ["redis_master_a/a", ...["a", "b", "c"].map((s) => `sentinels_name_a/sentinel_${s}`)];
-        let seen = new Map<string, [string, string]>();
-        for (let i = 0; i < 100; i++) {
-            seen = await showStat(socket).catch(() => new Map());
-            if (wanted.every((k) => seen.get(k)?.join(" ") === "UP L7OK")) return;
-            await sleep(100);
-        }
-        assert.fail(`checks do not pass: ${JSON.stringify(wanted.map((k) => [k, seen.get(k)]))}; bad logins: ${JSON.stringify(badLogins)}\n${haproxyLog}`);
+        await statsReach(["redis_master_a/a", ...votes("a")], "UP L7OK");
     });
 
     after(async () => {
@@ -215,5 +230,21 @@ describe("proxy config in a real HAProxy on loopback (skipped without Linux, hap
         assert.strictEqual(await stat("redis_master_a/a"), "UP L7OK", "node a still says master: the guard cut it");
         assert.match(haproxyLog, /redis-ha guard: [01] sentinel\(s\) name a, fewer than 2/);
         console.log(`      (session cut ${took} ms after the sentinels named another node; checks every ${CHECK_MS} ms)`);
+    });
+
+    it("sends a write to neither node while both say master and hold a majority of votes (one of them stale)", async () => {
+        named = "127.0.0.1";
+        await statsReach(votes("a"), "UP L7OK");
+        await startRedis("127.0.0.2");
+        await statsReach(["redis_master_b/b"], "UP L7OK");
+        // Node a's votes as a check that has not run since the failover sees them: still there.
+        for (const v of votes("a")) await adminSocket(socket, `disable health ${v}`);
+        named = "127.0.0.2";
+        await statsReach(votes("b"), "UP L7OK");
+        const bindOf = async () => (await ask([WRITE_VIP, proxyPort], "CONFIG", "GET", "bind")).split("\r\n")[4] || "closed";
+        for (let i = 0; i < 5; i++) assert.strictEqual(await bindOf(), "closed", "a write connection reached a node while two qualify");
+        for (const v of votes("a")) await adminSocket(socket, `enable health ${v}`);
+        await statsReach(votes("a"), /^DOWN /);
+        assert.strictEqual(await bindOf(), "127.0.0.2", "the write VIP reaches node b once a's votes are gone");
     });
 });
