@@ -60,7 +60,7 @@ render_users() {
     [ "${RUNTIME:-packages}" != packages ] || echo "user hooks on #$(hooks_hash) $HOOKS_RULES"
 }
 
-# The start hook's user: SENTINEL DEBUG (its ping period) and nothing else.
+# The start hook's user: SENTINEL DEBUG (its ping and INFO periods) and nothing else.
 HOOKS_RULES="-@all +sentinel|debug"
 hooks_hash() { printf '%s' "$(hooks_password)" | sha256sum | cut -d' ' -f1; }
 
@@ -68,7 +68,7 @@ hooks_hash() { printf '%s' "$(hooks_password)" | sha256sum | cut -d' ' -f1; }
 # runs here too, so that a new ping period applies at once.
 start_hook() {
     [ "${RUNTIME:-packages}" = packages ] || return 0
-    install_hook "$(unit_of sentinel)" sentinel-start "$START_HOOK" "# Managed by redis-ha: the sentinel's ping period, at every start (assets/hooks/sentinel-start.sh).
+    install_hook "$(unit_of sentinel)" sentinel-start "$START_HOOK" "# Managed by redis-ha: the sentinel's ping and INFO periods, at every start (assets/hooks/sentinel-start.sh).
 [Service]
 Environment=SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS SERVER=$SERVER
 ExecStartPost=-+/bin/bash /usr/local/lib/redis-ha/sentinel-start"

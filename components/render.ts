@@ -137,10 +137,14 @@ export function sentinelSettings(cfg: ResolvedConfig): string[] {
 
 /**
  * How often each sentinel pings (assets/hooks/sentinel-start.sh): a tenth of the down-after
- * period, at most once a second (Redis's pace) and at least every 100 ms.
+ * period, kept between 300 ms and 1 s (Redis's own pace). The 300 ms floor is not about
+ * load: while the master is down, Sentinel promotes only a replica whose INFO it read within the
+ * last 5 ping periods, and it reads the replicas' INFO once a second then (fixed in Sentinel), so
+ * 5 periods must outlast that second and the timer's tick: with 100 ms, a failover found "no good
+ * replica" about every other time and tried again 2 × failoverTimeout later.
  */
 export function sentinelPingPeriodMs(cfg: ResolvedConfig): number {
-    return Math.min(1000, Math.max(100, Math.floor(cfg.sentinel.downAfterMilliseconds / 10)));
+    return Math.min(1000, Math.max(300, Math.floor(cfg.sentinel.downAfterMilliseconds / 10)));
 }
 
 /** Where the sentinels are, as the scripts take it: "ip:port ip:port …". */

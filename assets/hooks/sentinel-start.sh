@@ -3,27 +3,32 @@
 # by sentinel-node.sh itself after each change. Runs after lib/common.sh (prepended then).
 #
 # Sets how often this sentinel pings Redis and the other sentinels: every PING_PERIOD_MS, a tenth
-# of the down-after period but at most once a second (Redis's own pace, so the 30 s default
-# changes nothing). A server that stops answering is then seen down between 1 and 1.1 down-after
-# periods after it did, not up to 2 (Sentinel counts from the first unanswered ping). Sentinel
-# has no configuration directive for it, only the runtime SENTINEL DEBUG, which a restart
-# forgets: hence a hook at every start.
+# of the down-after period, at least 300 ms and at most once a second (Redis's own pace). A
+# server that stops answering is then seen down between 1 and 1.3 down-after periods after it
+# did, not up to 2 (Sentinel counts from the first unanswered ping). And how often it reads each
+# server's INFO: every second (INFO_PERIOD_MS), as Sentinel itself does once a master is down,
+# instead of every 10 s. A failover promotes only a replica whose INFO is fresher than 5 ping
+# periods; read every 10 s, the replicas of a master whose host died (their links still up) were
+# often too stale at the moment of choice, and the failover waited 2 × failoverTimeout to retry.
+# Sentinel has no configuration directive for either, only the runtime SENTINEL DEBUG, which a
+# restart forgets: hence a hook at every start.
 #
 # Logs in as `hooks`, whose password only this host knows (hooks_password in lib/common.sh).
 # Environment (the drop-in): SENTINEL_PORT, PING_PERIOD_MS, SERVER.
 set -uo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=sentinel-start-hook
+INFO_PERIOD_MS=1000
 
 main() {
     local i out=""
     for ((i = 0; i < 50; i++)); do
         out=$(REDISCLI_AUTH=$(hooks_password) timeout 3 "$SERVER_CLI" --no-auth-warning --user hooks -h 127.0.0.1 -p "$SENTINEL_PORT" \
-            SENTINEL DEBUG ping-period "$PING_PERIOD_MS" 2>&1)
-        [ "$out" != OK ] || { info "pings every $PING_PERIOD_MS ms"; exit 0; }
+            SENTINEL DEBUG ping-period "$PING_PERIOD_MS" info-period "$INFO_PERIOD_MS" 2>&1)
+        [ "$out" != OK ] || { info "pings every $PING_PERIOD_MS ms, reads INFO every $INFO_PERIOD_MS ms"; exit 0; }
         sleep 0.1
     done
-    warn "SENTINEL DEBUG ping-period $PING_PERIOD_MS: ${out:-no answer}; Sentinel keeps its own pace (1 s)"
+    warn "SENTINEL DEBUG ping-period $PING_PERIOD_MS info-period $INFO_PERIOD_MS: ${out:-no answer}; Sentinel keeps its own pace (pings 1 s, INFO 10 s)"
     exit 1
 }
 

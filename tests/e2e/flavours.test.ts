@@ -103,9 +103,9 @@ for (const server of ["redis", "valkey"] as const) {
             // HAProxy 3.0 checks the nodes as the write VIP's health check user, and sends writes to the master.
             const [, vipSecs] = await timed(() => waitFor("a write through the write VIP", async () => (await askRedis(up.outputs.vipClient.value, (c) => c.set("e2e:vip", server))) === "OK", 30));
             figures.push(`write VIP (HAProxy ${onHost(HOSTS[0], "dpkg-query -W -f='${Version}' haproxy")}) took a write ${vipSecs.toFixed(1)} s after the up`);
-            // The start hook runs under this server's sentinel unit: after a restart, it pings every 200 ms (a tenth of down-after).
+            // The start hook runs under this server's sentinel unit: after a restart, it sets the ping and INFO periods.
             onHost(hosts[2].name, `systemctl restart ${server}-sentinel`);
-            await waitFor("the start hook in the journal", async () => /pings every 200 ms/.test(onHost(hosts[2].name, `journalctl -u ${server}-sentinel -o cat | grep sentinel-start-hook | tail -1`)), 30);
+            await waitFor("the start hook in the journal", async () => /pings every 300 ms, reads INFO every 1000 ms/.test(onHost(hosts[2].name, `journalctl -u ${server}-sentinel -o cat | grep sentinel-start-hook | tail -1`)), 30);
         });
 
         if (metrics) {

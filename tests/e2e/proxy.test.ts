@@ -34,7 +34,15 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
     };
     const holderOf = (vip: string, candidates: string[]) => candidates.filter((h) => onHost(h, `ip -o -4 addr show | grep -c ' ${vip}/' || true`).trim() !== "0");
 
+    /**
+     * Per host, how often its sentinel has given a failover up for want of a replica fresh enough
+     * to promote (the log outlives stacks on the lab hosts: what counts is what it gained since).
+     */
+    const noGoodReplica = () => hosts.map((h) => Number(onHost(h.name, "cat /var/log/redis/redis-sentinel.log 2>/dev/null | grep -c failover-abort-no-good-slave || true").trim()));
+    let noGoodReplicaBefore: number[] = [];
+
     before(async () => {
+        noGoodReplicaBefore = noGoodReplica();
         stack = await freshStack("lab-proxy", {
             ...labConfig(hosts, passwords),
             "redis-ha:proxy": { value: proxyConfig([hosts[0].name, hosts[1].name]) },
@@ -164,6 +172,11 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
         const bench = benchVip({ host: m.ip, port: 6379 }, outputs.write, passwords.appPassword, 1, 10000);
         figures.push(`redis-benchmark via write VIP / direct to master: ${bench.map((b) => `${b.test} ${b.ratio}`).join(", ")}`);
         assert.ok(bench.every((b) => b.vip > 0 && b.direct > 0));
+    });
+
+    it("has had every failover above go through at its first try: no sentinel found no replica good enough", () => {
+        const gained = noGoodReplica().map((n, i) => `${hosts[i].name} ${n - noGoodReplicaBefore[i]}`);
+        assert.deepStrictEqual(gained, hosts.map((h) => `${h.name} 0`), "-failover-abort-no-good-slave in the sentinels' logs");
     });
 
     it("with one proxy host, keeps the VIPs as static addresses that are back after a reboot", async () => {

@@ -4,6 +4,7 @@ import * as assert from "assert";
 import { ConfigError, majority, parseAllConfig, parseStackConfig, type ResolvedConfig } from "../../components/config";
 import { configWarnings } from "../../components/config-warnings";
 import { globCanMatchPrefix } from "../../components/glob";
+import { sentinelPingPeriodMs } from "../../components/render";
 import { hostKeyFingerprint } from "../../components/ssh";
 import { KEY, PASSWORDS, proxiedConfig } from "./fixtures";
 
@@ -317,6 +318,12 @@ describe("stack config: keys added for hardening", () => {
         const raw = good();
         raw.sentinel = { downAfterMilliseconds: 1000, failoverTimeout: 10000 };
         assert.strictEqual(parseStackConfig(raw).sentinel.failoverTimeout, 10000);
+    });
+
+    it("has sentinels ping every tenth of down-after, but every 300 ms at most often and every second at least", () => {
+        const period = (downAfterMilliseconds: number) => sentinelPingPeriodMs(parseStackConfig({ ...good(), sentinel: { downAfterMilliseconds } }));
+        // 5 periods (how fresh a replica's INFO must be to be promoted) must outlast Sentinel's 1 s INFO reads.
+        assert.deepStrictEqual([1000, 2000, 5000, 30000].map(period), [300, 300, 500, 1000]);
     });
 
     const cases: [string, (c: ReturnType<typeof good>) => unknown, RegExp][] = [
