@@ -49,13 +49,22 @@ export class LabDeploys {
     /** `pulumi up` of a new stack onto fresh hosts (the stack's configuration is set beforehand). */
     pulumiFresh(stack: string): number {
         this.fresh();
+        this.forget(stack);
+        this.stacks.add(stack);
+        return this.pulumiUp(stack, true);
+    }
+
+    /** The stacks pulumiFresh made: down() forgets them with the hosts they described. */
+    private readonly stacks = new Set<string>();
+
+    /** Removes the stack from the backend, and its configuration file, without touching hosts. */
+    private forget(stack: string): void {
         try {
             run("pulumi", ["stack", "rm", "--yes", "--force", "--stack", stack]);
         } catch {
             // there was no such stack
         }
         fs.rmSync(path.join(ROOT, `Pulumi.${stack}.yaml`), { force: true });
-        return this.pulumiUp(stack, true);
     }
 
     /** `pulumi up` of the stack as it is; with `configure`, after scripts/lab-stack.sh set it up. */
@@ -77,7 +86,10 @@ export class LabDeploys {
         return { seconds, sshSessions: this.sshSessions() - before - this.hosts };
     }
 
+    /** Tears the lab down, and forgets the stacks that described its hosts. */
     down(): void {
         this.lab("down");
+        for (const stack of this.stacks) this.forget(stack);
+        this.stacks.clear();
     }
 }

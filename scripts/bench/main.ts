@@ -6,7 +6,7 @@
 //    through Sentinel and through the write VIP, with the stack outputs' client options as is
 //    (plus the retryStrategy the README tells applications to add);
 // 3. redis-benchmark through the write VIP against straight to the master (-P 1 and -P 16).
-// BENCH_PARTS=deploy,failover,throughput (the default) chooses parts. Tears the lab down at the end.
+// BENCH_PARTS=deploy,failover,throughput (the default) chooses parts. Tears the lab down at the end, pass or fail, and removes the stacks it made.
 import * as os from "os";
 import { majority } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
@@ -29,14 +29,17 @@ async function main() {
     out();
 
     const three = new LabDeploys(3);
-    if (PARTS.includes("deploy")) deploys(three, out);
-    if (PARTS.includes("failover") || PARTS.includes("throughput")) {
-        three.pulumiFresh(STACK);
-        const target = drillTarget(STACK);
-        if (PARTS.includes("failover")) await failovers(target, out);
-        if (PARTS.includes("throughput")) await throughput(target, out);
+    try {
+        if (PARTS.includes("deploy")) deploys(three, out);
+        if (PARTS.includes("failover") || PARTS.includes("throughput")) {
+            three.pulumiFresh(STACK);
+            const target = drillTarget(STACK);
+            if (PARTS.includes("failover")) await failovers(target, out);
+            if (PARTS.includes("throughput")) await throughput(target, out);
+        }
+    } finally {
+        three.down(); // also after a failure: no lab left running, no stack describing gone hosts
     }
-    three.down();
 }
 
 /** 1. Deploys. Hand script and pulumi alternate, so that both see the same machine load. */
