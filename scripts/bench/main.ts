@@ -6,7 +6,8 @@
 //    through Sentinel and through the write VIP, with the stack outputs' client options as is
 //    (plus the retryStrategy the README tells applications to add);
 // 3. redis-benchmark through the write VIP against straight to the master (-P 1 and -P 16).
-// BENCH_PARTS=deploy,failover,throughput (the default) chooses parts. Tears the lab down at the end, pass or fail, and removes the stacks it made.
+// BENCH_PARTS=deploy,failover,throughput (the default) chooses parts. Tears the lab down at the
+// end, pass or fail, and removes the stacks it made.
 import * as os from "os";
 import { majority } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
