@@ -90,7 +90,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
         for (const o of leaving.filter((x) => x !== leavingMaster)) {
             if (await ask(o.ip, o.redisPort, (c) => c.call("CONFIG", "SET", "replica-priority", "0")).then(() => true, () => false)) barred.push(o);
         }
-        // Sentinel reads a replica's priority from its INFO, every 10 s: wait until all have.
+        // Sentinel reads a replica's priority from its INFO (every second; 10 s in Docker mode): wait until all have.
         if (barred.length > 0) {
             await waitUntil({
                 what: "membership",

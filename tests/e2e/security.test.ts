@@ -11,6 +11,7 @@ import Redis, { type RedisOptions } from "ioredis";
 import { labAsync } from "../../lab/hosts";
 import { askRedis, exportState, freshStack, labConfig, labHosts, onHost, waitFor } from "./lab";
 import { PASSWORD_KEYS, PROXY_PASSWORD_KEYS } from "../../components/config";
+import { fieldsOf } from "../../components/redis-client";
 
 const PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 const BRIDGE = "rha-br0";
@@ -201,8 +202,14 @@ describe("lab security: attacks that must do no harm", function () {
         if ((await master()) !== holder.ip) {
             const others = hosts.filter((h) => h !== holder);
             for (const o of others) await askRedis(admin(o.ip), (c) => c.config("SET", "replica-priority", "0"));
+            const sentinelAdmin = { host: holder.ip, port: 26379, username: "admin", password: passwords.adminPassword };
             try {
-                await askRedis({ host: holder.ip, port: 26379, username: "admin", password: passwords.adminPassword }, (c) => c.call("SENTINEL", "FAILOVER", "mymaster"));
+                // Sentinel learns priorities from its next INFO: until then it may promote another replica.
+                await waitFor("the sentinel seeing the new replica priorities", async () => {
+                    const replicas = ((await askRedis(sentinelAdmin, (c) => c.call("SENTINEL", "REPLICAS", "mymaster"))) as unknown[][] | undefined)?.map(fieldsOf);
+                    return !!replicas && others.every((o) => replicas.every((r) => r.ip !== o.ip || r["slave-priority"] === "0"));
+                }, 30);
+                await askRedis(sentinelAdmin, (c) => c.call("SENTINEL", "FAILOVER", "mymaster"));
                 await waitFor(`${holder.name} master`, async () => (await master()) === holder.ip && (await sentinelMasters()).every((m) => m?.startsWith(holder.ip)), 60);
             } finally {
                 for (const o of others) await askRedis(admin(o.ip), (c) => c.config("SET", "replica-priority", "100"));
