@@ -34,3 +34,4 @@ export const read = cluster.read;
 export const proxyStats = cluster.proxyStats;
 export const vipClient = cluster.vipClient;
 export const metricsTargets = cluster.metricsTargets;
+export const tlsCaCertificate = cluster.tlsCaCertificate;

@@ -16,7 +16,8 @@
 # stdin: "name password" lines for admin, replication, sentinel, app (and healthcheck with a
 #   proxy): the Redis ACL users; discovery: Sentinel's user for clients, to ask who is master;
 #   previous-<name>: a password being retired, accepted next to the new one (README "Rotating
-#   credentials").
+#   credentials"); with TLS (TLS_DIR set), tls-ca, tls-cert and tls-key: the cluster's CA, this
+#   node's certificate and its key, each base64 on one line.
 # Variables set in the script: STEP (create or update), DATA_SURVEY (assets/data-survey.sh),
 #   STOP_HOOK (assets/hooks/redis-stop.sh: systemd runs it before it stops Redis).
 # Environment: REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS, MASTER_NAME,
@@ -24,7 +25,8 @@
 #   Redis reads only at start: written here at creation, later by rolling-restart.sh),
 #   ACL_RULES ("user rules" lines),
 #   RUNTIME (packages: Debian's unit; docker: the container Pulumi creates after this first run),
-#   SERVER (redis or valkey).
+#   SERVER (redis or valkey), TLS_DIR (with TLS: where the node's TLS files go; Sentinel and
+#   HAProxy read them there too).
 # Prints one JSON line: what it did and the node's role.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -55,6 +57,19 @@ render_acl() {
     done <<<"$ACL_RULES"
 }
 
+# With TLS: the node's files from stdin. The key is for root and the server's group (Redis and
+# Sentinel run as its user), node.pem (certificate and key) for root only: HAProxy reads it as
+# root before it drops its rights. Redis reads new files when tls-cert-file is set again
+# (apply_runtime sets it at every run). Prints "changed" for each file that changed.
+install_tls() {
+    [ -n "${TLS_DIR:-}" ] || return 0
+    install -d -m 0750 -o root -g "$SERVER" "$TLS_DIR"
+    secret tls-ca | base64 -d | install_if_changed "$TLS_DIR/ca.crt" "root:$SERVER" 0644
+    secret tls-cert | base64 -d | install_if_changed "$TLS_DIR/node.crt" "root:$SERVER" 0644
+    secret tls-key | base64 -d | install_if_changed "$TLS_DIR/node.key" "root:$SERVER" 0640
+    { secret tls-cert | base64 -d; secret tls-key | base64 -d; } | install_if_changed "$TLS_DIR/node.pem" root:root 0600
+}
+
 render_conf() { # render_conf <replicaof "ip port" or empty>
     echo "# Written once by redis-ha at creation. Redis owns this file now (CONFIG REWRITE,"
     echo "# failovers); redis-ha changes settings at runtime and never rewrites it."
@@ -76,7 +91,7 @@ install_stop_hook() {
     [ "${RUNTIME:-packages}" = packages ] || return 0
     install_hook "$(unit_of redis)" redis-stop "$STOP_HOOK" "# Managed by redis-ha: a master gives its replicas every write before it stops (assets/hooks/redis-stop.sh).
 [Service]
-Environment=REDIS_PORT=$REDIS_PORT SERVER=$SERVER
+Environment=REDIS_PORT=$REDIS_PORT SERVER=$SERVER${TLS_DIR:+ TLS_DIR=$TLS_DIR}
 ExecStop=-+/bin/bash /usr/local/lib/redis-ha/redis-stop"
 }
 
@@ -121,10 +136,12 @@ apply_runtime() {
 }
 
 main() {
-    local acl_state role version=""
+    local acl_state tls_state role version=""
     require_root
     command -v "$SERVER_CLI" >/dev/null || fatal "$SERVER_CLI is not installed (package $SERVER-tools)"
     read_secrets
+    tls_state=$(install_tls)
+    [ -z "$tls_state" ] || info "TLS files written to $TLS_DIR"
     acl_state=$(render_acl | install_if_changed "$acl")
     install_stop_hook
     if [ "$STEP" = update ] && [ -f "$state/redis.initialized" ]; then

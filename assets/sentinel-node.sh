@@ -17,12 +17,15 @@
 #   (clients asking where the master is); previous-<name>: a password being retired, accepted
 #   next to the new one.
 # Variables set in the script: STEP (create or update), START_HOOK (assets/hooks/sentinel-start.sh).
-# Environment: SENTINEL_PORT, PING_PERIOD_MS (see the hook), REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS,
+# Environment: SENTINEL_PORT, SENTINEL_LISTEN ("key value" lines: its port, or with TLS its TLS
+#   settings; a change restarts the sentinel, as does a renewed certificate: see apply_listen),
+#   TLS_CERT_UNTIL (with TLS: the end of the node's certificate, so that a renewal runs this
+#   step), PING_PERIOD_MS (see the hook), REDIS_PORT, SELF_IP, NODE_IPS, SENTINEL_PEERS,
 #   MASTER_NAME, SENTINEL_SETTINGS ("key value" lines as SENTINEL SET takes them: quorum,
 #   down-after-milliseconds, …), SENTINEL_ACL_RULES ("user rules" lines),
 #   SENTINEL_DEFAULT_USER ("off", or "discovery": on,
 #   with the discovery user's rights and password, for clients that send no user name),
-#   RUNTIME (as in redis-node.sh).
+#   RUNTIME (as in redis-node.sh), TLS_DIR (with TLS: its files, which redis-node.sh installs).
 # Prints one JSON line.
 set -euo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
@@ -39,7 +42,7 @@ scli() {
     if [ "$scli_user" = admin ]; then
         admin_cli "$SENTINEL_PORT" "$@"
     else
-        REDISCLI_AUTH=$(secret discovery) "$SERVER_CLI" --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
+        REDISCLI_AUTH=$(secret discovery) server_cli --no-auth-warning -h 127.0.0.1 -p "$SENTINEL_PORT" "$@"
     fi
 }
 
@@ -70,9 +73,9 @@ start_hook() {
     [ "${RUNTIME:-packages}" = packages ] || return 0
     install_hook "$(unit_of sentinel)" sentinel-start "$START_HOOK" "# Managed by redis-ha: the sentinel's ping and INFO periods, at every start (assets/hooks/sentinel-start.sh).
 [Service]
-Environment=SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS SERVER=$SERVER
+Environment=SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS SERVER=$SERVER${TLS_DIR:+ TLS_DIR=$TLS_DIR}
 ExecStartPost=-+/bin/bash /usr/local/lib/redis-ha/sentinel-start"
-    SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS SERVER=$SERVER bash /usr/local/lib/redis-ha/sentinel-start
+    SENTINEL_PORT=$SENTINEL_PORT PING_PERIOD_MS=$PING_PERIOD_MS SERVER=$SERVER TLS_DIR=${TLS_DIR:-} bash /usr/local/lib/redis-ha/sentinel-start
 }
 
 render_conf() { # render_conf <master ip> <master port>
@@ -81,7 +84,7 @@ render_conf() { # render_conf <master ip> <master port>
     [ -n "$quorum" ] || fatal "SENTINEL_SETTINGS has no quorum"
     echo "# Written once by redis-ha at creation. Sentinel owns this file now; redis-ha changes"
     echo "# settings at runtime (ACL SETUSER, SENTINEL SET) and never rewrites it."
-    echo "port $SENTINEL_PORT"
+    printf '%s\n' "$SENTINEL_LISTEN"
     echo "bind $SELF_IP 127.0.0.1"
     echo "protected-mode no"
     echo "daemonize no"
@@ -110,7 +113,7 @@ render_conf() { # render_conf <master ip> <master port>
 master_by_roles() {
     local ip role masters=() followed=()
     for ip in $NODE_IPS; do
-        role=$(REDISCLI_AUTH=$(secret admin) timeout 3 "$SERVER_CLI" --no-auth-warning --user admin -h "$ip" -p "$REDIS_PORT" ROLE 2>/dev/null | head -2 | tr '\n' ' ') || continue
+        role=$(REDISCLI_AUTH=$(secret admin) timeout 3 "$SERVER_CLI" "${TLS_ARGS[@]}" --no-auth-warning --user admin -h "$ip" -p "$REDIS_PORT" ROLE 2>/dev/null | head -2 | tr '\n' ' ') || continue
         case $role in
         "master "*) masters+=("$ip") ;;
         "slave "*) followed+=("$(cut -d' ' -f2 <<<"$role")") ;;
@@ -208,7 +211,7 @@ wait_peers_take_password() {
         pending=()
         for peer in $SENTINEL_PEERS; do
             [ "${peer%:*}" != "$SELF_IP" ] || continue
-            answer=$(REDISCLI_AUTH=$(secret sentinel) timeout 2 "$SERVER_CLI" --no-auth-warning --user sentinel \
+            answer=$(REDISCLI_AUTH=$(secret sentinel) timeout 2 "$SERVER_CLI" "${TLS_ARGS[@]}" --no-auth-warning --user sentinel \
                 -h "${peer%:*}" -p "${peer##*:}" PING 2>&1) || true
             [[ $answer != *WRONGPASS* && $answer != *NOAUTH* ]] || pending+=("$peer")
         done
@@ -219,6 +222,32 @@ wait_peers_take_password() {
     fatal "the sentinels ${pending[*]} still refuse the sentinels' password (sentinelAuthPassword) after 60 s: their update failed or has not run (see its error in this run); fix that, then pulumi up again"
 }
 
+# How Sentinel listens (SENTINEL_LISTEN) is the one thing it cannot change at runtime (it has no
+# CONFIG SET), and it reads its TLS files only at start. So when a line differs from
+# sentinel.conf (tls.authClients turned on or off), or the node's certificate is newer than the
+# running sentinel (renewed by redis-node.sh in this run), the sentinel stops, those lines are
+# replaced while it is down (it rewrites its own file while it runs), and it starts again. The
+# data path is untouched; the other sentinels keep their majority.
+apply_listen() {
+    local key value stale="" started
+    while read -r key value; do
+        [ -n "$key" ] || continue
+        # Sentinel writes values back quoted ("…") when it saves the file.
+        [ "$(sed -n "s/^$key //p" "$conf" | tr -d '"')" = "$value" ] || stale="$key differs"
+    done <<<"$SENTINEL_LISTEN"
+    if [ -z "$stale" ] && systemctl is-active -q "$(unit_of sentinel)"; then
+        started=$(date -d "$(systemctl show -p ActiveEnterTimestamp --value "$(unit_of sentinel)")" +%s)
+        [ "$(stat -c %Y "$TLS_DIR/node.crt")" -lt "$started" ] || stale="the node's certificate is newer than the running sentinel"
+    fi
+    [ -n "$stale" ] || return 0
+    info "restarting the sentinel to listen as configured ($stale)"
+    systemctl stop "$(unit_of sentinel)"
+    sed -i -E '/^(port|tls-[a-z-]+) /d' "$conf"
+    printf '%s\n' "$SENTINEL_LISTEN" >>"$conf"
+    systemctl start "$(unit_of sentinel)"
+    restarted=true
+}
+
 apply_runtime() {
     local key value settings=()
     while read -r key value; do
@@ -226,6 +255,7 @@ apply_runtime() {
         settings+=("$key" "$value")
     done <<<"$SENTINEL_SETTINGS"
     service_ensure_running sentinel
+    [ -z "${TLS_DIR:-}" ] || apply_listen # in clear, how it listens cannot change (its port is fixed)
     connect_sentinel
     apply_users
     wait_peers_take_password

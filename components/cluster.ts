@@ -32,6 +32,8 @@ import { rollingEnv } from "./render";
 import { RollingRestart } from "./rolling-restart";
 import { sshKeyRotation } from "./ssh-key-rotation";
 import { ContainerGate, rollingOrder } from "./container-gate";
+import type { TlsClientOptions } from "./redis-client";
+import { TlsCertificates } from "./tls-certs";
 
 export type { ClusterArgs } from "./cluster-args";
 
@@ -70,6 +72,10 @@ export interface SentinelClientOptions {
     socketTimeout: number;
     /** A sentinel that accepts connections but does not answer is given up on after 0.2 s. */
     sentinelCommandTimeout: number;
+    /** With tls.enabled: the cluster's CA (and with tls.authClients the `app` client certificate), for Redis and for the sentinels. */
+    tls?: TlsClientOptions;
+    sentinelTLS?: TlsClientOptions;
+    enableTLSForSentinelMode?: boolean;
 }
 
 /** ioredis's options for the write VIP, as the `app` user. */
@@ -78,6 +84,8 @@ export interface VipClientOptions extends Endpoint {
     password: string;
     connectTimeout: number;
     socketTimeout: number;
+    /** With tls.enabled: as in the ioredis output (TLS passes through the proxy to the node). */
+    tls?: TlsClientOptions;
 }
 
 export class RedisHaCluster extends pulumi.ComponentResource {
@@ -100,6 +108,8 @@ export class RedisHaCluster extends pulumi.ComponentResource {
     readonly vipClient?: pulumi.Output<VipClientOptions>;
     /** With metrics.enabled: per node, the exporter's URLs for its Redis and its Sentinel. */
     readonly metricsTargets?: MetricsTargets[];
+    /** With tls.enabled: the CA certificate (PEM) that clients trust; not secret. */
+    readonly tlsCaCertificate?: pulumi.Output<string>;
 
     constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:index:Cluster", name, {}, opts);
@@ -115,6 +125,7 @@ export class RedisHaCluster extends pulumi.ComponentResource {
         this.proxyStats = out.proxyStats;
         this.vipClient = out.vipClient;
         this.metricsTargets = out.metricsTargets;
+        this.tlsCaCertificate = out.tlsCaCertificate;
         this.registerOutputs({ ...out });
     }
 }
@@ -144,13 +155,36 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     // Each node's SSH host key is pinned first; every command then refuses another key.
     const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, nodeChild(n, { dependsOn: [guard] }))]));
     const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
+    // With TLS: a private CA and a certificate per node naming its address, loopback and the
+    // VIPs (clients reach any node through them); client certificates with tls.authClients.
+    const vips = cfg.proxy.nodes.length > 0 ? [cfg.proxy.writeVip!, cfg.proxy.readVip!] : [];
+    const certs = !cfg.tls.enabled
+        ? undefined
+        : new TlsCertificates(
+              `${name}-tls`,
+              {
+                  nodes: cfg.nodes.map((n) => ({ name: n.name, ips: [n.privateIp, "127.0.0.1", ...vips] })),
+                  clients: cfg.tls.authClients ? ["app", "deployer"] : [],
+                  validityDays: cfg.tls.validityDays,
+                  renewBeforeDays: cfg.tls.renewBeforeDays,
+                  caName: `redis-ha ${name} CA`,
+              },
+              child(),
+          );
+    /** What a client (the deployer's, or the `app` one in the outputs) needs with TLS. */
+    const clientTls = (client: string): pulumi.Output<TlsClientOptions> | undefined =>
+        certs && pulumi.secret(pulumi.all([certs.caCert, certs.clientCerts]).apply(([ca, c]) => ({ ca, ...(c[client] ? { cert: c[client].cert, key: c[client].key } : {}) })));
+    const deployerTls = clientTls("deployer");
+    const certUntil = (node: string) => pulumi.unsecret(certs!.nodeCerts.apply((c) => c[node].notAfter));
+    const nodeTls = (node: NodeConfig) =>
+        certs && pulumi.secret(pulumi.all([certs.caCert, certs.nodeCerts]).apply(([ca, c]) => ({ ca, cert: c[node.name].cert, key: c[node.name].key })));
     const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
     const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
     const isLive = (e: NodeEndpoint) => live.some((n) => n.name === e.name);
     // The master right now, as the sentinels say (after a failover it differs from the config).
     const discovered = pulumi
-        .output(secrets.sentinel)
-        .apply((password) => discoverMaster(sentinelEndpoints, cfg.sentinel.masterName, password));
+        .all([secrets.sentinel, deployerTls])
+        .apply(([password, tls]) => discoverMaster(sentinelEndpoints, cfg.sentinel.masterName, password, { tls }));
 
     // Docker: a new image replaces the containers one node at a time, replicas first, the master
     // last after a handover: each Redis container waits for its gate, each gate for the Redis
@@ -194,7 +228,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         );
         preps.set(node.name, prep);
         const gated = docker && !node.down ? [gateOf(node)] : undefined;
-        const redisNode = new RedisNode(node.name, { cfg, node, connection, secrets, runtime, after: gated }, nodeChild(node, { dependsOn: prep.done }));
+        const redisNode = new RedisNode(node.name, { cfg, node, connection, secrets, runtime, after: gated, tls: nodeTls(node) }, nodeChild(node, { dependsOn: prep.done }));
         containers.redis.set(node.name, redisNode.ready);
         return redisNode;
     });
@@ -212,6 +246,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             initialMaster: cfg.initialMaster,
             recoverFrom: cfg.recoverFrom,
             adminPassword: secrets.admin,
+            tls: deployerTls,
         },
         { ...child(), dependsOn: redis.map((r) => r.ready) },
     );
@@ -219,7 +254,15 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     const sentinels = cfg.nodes.map((node) => {
         const sentinel = new SentinelNode(
             node.name,
-            { cfg, node, connection: connections.get(node.name)!, secrets, runtime, after: docker && !node.down ? previous(node.name, containers.sentinel) : undefined },
+            {
+                cfg,
+                node,
+                connection: connections.get(node.name)!,
+                secrets,
+                runtime,
+                after: docker && !node.down ? previous(node.name, containers.sentinel) : undefined,
+                ...(certs ? { certUntil: certUntil(node.name) } : {}),
+            },
             nodeChild(node, { dependsOn: [election] }),
         );
         containers.sentinel.set(node.name, sentinel.ready);
@@ -259,6 +302,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             runtime: runtime.name,
             ...recordedServer(cfg.redis.server),
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
+            tls: deployerTls,
         },
         { ...child(), dependsOn: sentinels.map((s) => s.ready) },
     );
@@ -276,6 +320,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             sshPrivateKey,
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
             sshTimeoutSeconds: cfg.sshTimeoutSeconds,
+            tls: deployerTls,
         },
         { ...child(), dependsOn: [membership] },
     );
@@ -294,6 +339,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             timeoutSeconds: cfg.sentinel.agreementTimeoutSeconds,
             // Checked again when a command ran, or a container was replaced.
             revisions: [...redis, ...sentinels].map((n) => (n.ready === n.command ? n.command.runId : (n.ready as pulumi.CustomResource).id)),
+            tls: deployerTls,
         },
         { ...child("sentinel-agreement"), dependsOn: [rolling] },
     );
@@ -316,6 +362,8 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                       statsPassword: secrets.stats!,
                       down,
                       checkAfter: [agreement],
+                      tls: deployerTls,
+                      ...(certs ? { certUntil } : {}),
                   },
                   { ...child("vip-proxy"), dependsOn: [...redis.map((r) => r.ready), ...sentinels.map((s) => s.ready)] },
               );
@@ -329,6 +377,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         }),
     );
 
+    const appTls = clientTls("app");
     return {
         masterName: cfg.sentinel.masterName,
         sentinels: sentinelEndpoints.map(({ host, port }) => ({ host, port })),
@@ -348,7 +397,8 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         read: proxy?.read,
         proxyStats: proxy?.statsUrls,
         /** With a proxy: spreads into `new Redis({...})` of ioredis to reach the master through the write VIP. */
-        vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app, ...CLIENT_TIMEOUTS }),
+        vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app, ...CLIENT_TIMEOUTS, ...(appTls ? { tls: appTls } : {}) }),
+        tlsCaCertificate: certs?.caCert,
         /** With metrics.enabled: what Prometheus scrapes, per node (README "Metrics"). */
         metricsTargets: cfg.metrics.enabled ? exporters.map((e) => e.targets) : undefined,
         /**
@@ -364,6 +414,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             password: secrets.app,
             ...CLIENT_TIMEOUTS,
             sentinelCommandTimeout: 200,
+            ...(appTls ? { tls: appTls, sentinelTLS: appTls, enableTLSForSentinelMode: true } : {}),
         }),
     };
 }

@@ -305,6 +305,23 @@ export const metricsSchema = z
     })
     .prefault({});
 
+export const tlsSchema = z
+    .strictObject({
+        /**
+         * Redis, replication, Sentinel and the proxy's checks speak TLS only: the plaintext ports
+         * are closed, redis.port and sentinel.port take TLS. Fixed on a live stack (README "TLS").
+         * Default: false.
+         */
+        enabled: z.boolean({ error: "must be true or false" }).default(false),
+        /** Clients must also present a certificate from the cluster's CA (tls-auth-clients yes); the outputs carry one. Default: false. */
+        authClients: z.boolean({ error: "must be true or false" }).default(false),
+        /** Days the node and client certificates are valid. Default: 365. */
+        validityDays: count(1, 3650).default(365),
+        /** A certificate this many days or fewer from its end is issued anew at the next `pulumi up` and loaded live. Default: 30. */
+        renewBeforeDays: count(0, 3649).default(30),
+    })
+    .prefault({});
+
 const password = (key: string) =>
     z
         .string({ error: `is required: pulumi config set --secret redis-ha:${key} "$(openssl rand -base64 32)"` })
@@ -400,6 +417,7 @@ export const stackConfigSchema = z
         /** Password of the HAProxy stats page (user `admin`). Secret; with a proxy. */
         statsPassword: password("statsPassword").optional(),
         metrics: metricsSchema,
+        tls: tlsSchema,
         /** ACL user `metrics` of Redis and Sentinel (read-only monitoring commands), for the exporter. Secret; with metrics.enabled. */
         metricsPassword: password("metricsPassword").optional(),
     })
@@ -529,6 +547,13 @@ export const stackConfigSchema = z
             for (const [port, other] of [[cfg.redis.port, "redis.port"], [cfg.sentinel.port, "sentinel.port"], ...(px.nodes.length > 0 ? [[px.statsPort, "proxy.statsPort"] as const] : [])] as const) {
                 if (cfg.metrics.port === port) portClash(["metrics", "port"], port, other, "the exporter listens on every node's private address");
             }
+        }
+        if (cfg.tls.enabled) {
+            if (cfg.tls.renewBeforeDays >= cfg.tls.validityDays) {
+                problem(["tls", "renewBeforeDays"], `is ${cfg.tls.renewBeforeDays}, not less than redis-ha:tls.validityDays (${cfg.tls.validityDays}): every run would issue the certificates anew; make it smaller (default: 30)`);
+            }
+            if (cfg.runtime === "docker") problem(["tls", "enabled"], "is true, which the packages runtime supports only so far; set redis-ha:runtime packages, or leave TLS off");
+            if (cfg.metrics.enabled) problem(["tls", "enabled"], "is true together with metrics.enabled: the exporter does not speak TLS to the nodes yet; turn one of them off");
         }
         const byValue = new Map<string, string>();
         for (const key of [...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS, "metricsPassword"] as const) {

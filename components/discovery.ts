@@ -4,7 +4,7 @@
 // gives undefined. The end-to-end tests ask the same way, and so do the providers that need a
 // sentinel majority (the master election, the membership): it is self-contained.
 import type { Endpoint } from "./endpoint";
-import { failFastClient } from "./redis-client";
+import { failFastClient, type TlsClientOptions } from "./redis-client";
 
 export interface DiscoveryOptions {
     /** How many sentinels must name the master; fewer: undefined. Default 1 (the answer most give). */
@@ -15,6 +15,8 @@ export interface DiscoveryOptions {
     username?: string;
     /** Milliseconds to connect, and for the answer. Default 1500. */
     timeoutMs?: number;
+    /** With tls.enabled: what the connection needs. */
+    tls?: TlsClientOptions;
 }
 
 /** The master most sentinels name (each asked as `discovery`, or opts.username, with `password`), or undefined. */
@@ -22,7 +24,7 @@ export async function discoverMaster(sentinels: Endpoint[], masterName: string, 
     const timeout = opts.timeoutMs ?? 1500;
     const answers = await Promise.all(
         sentinels.map(async (s) => {
-            const client = failFastClient({ host: s.host, port: s.port, username: opts.username ?? "discovery", password, connectTimeout: timeout, commandTimeout: timeout });
+            const client = failFastClient({ host: s.host, port: s.port, username: opts.username ?? "discovery", password, connectTimeout: timeout, commandTimeout: timeout, ...(opts.tls ? { tls: opts.tls } : {}) });
             try {
                 await client.connect();
                 const addr = (await client.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName)) as string[] | null;

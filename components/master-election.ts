@@ -13,7 +13,7 @@ import { discoverMaster } from "./discovery";
 import { chooseMaster, type DataSurvey } from "./master-choice";
 import { engineLog } from "./provider-log";
 import type Redis from "ioredis";
-import { asAdmin, refusedLogin } from "./redis-client";
+import { asAdmin, refusedLogin, secretTls, type TlsClientOptions } from "./redis-client";
 import { waitUntil } from "./waiter";
 import type { Endpoint, NodeEndpoint } from "./endpoint";
 
@@ -32,6 +32,8 @@ export interface ElectionInputs {
     initialMaster: string;
     recoverFrom?: string;
     adminPassword: string;
+    /** With tls.enabled. */
+    tls?: TlsClientOptions;
     providerVersion: string;
 }
 
@@ -48,10 +50,10 @@ const PROVIDER_VERSION = "1";
 /** Picks the master and makes the others its replicas (see the top of this file). Self-contained: serialized into the provider. */
 export async function elect(inputs: ElectionInputs, previousRuns: Record<string, string>): Promise<ElectionResult> {
     const log = engineLog("master election");
-    const ask = <T>(e: Endpoint, f: (c: Redis) => Promise<T>) => asAdmin(e.host, e.port, inputs.adminPassword, f);
+    const ask = <T>(e: Endpoint, f: (c: Redis) => Promise<T>) => asAdmin(e.host, e.port, inputs.adminPassword, f, inputs.tls);
 
     // A sentinel majority is in charge (even of a master that is leaving: see membership.ts).
-    const named = await discoverMaster(inputs.sentinels, inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000 });
+    const named = await discoverMaster(inputs.sentinels, inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000, tls: inputs.tls });
     if (named) {
         const master = inputs.nodes.find((n) => n.host === named.host && n.port === named.port)?.name ?? `${named.host}:${named.port}`;
         return { master, why: `a majority of the ${inputs.sentinels.length} sentinels name ${master}`, joined: [] };
@@ -117,17 +119,17 @@ export async function elect(inputs: ElectionInputs, previousRuns: Record<string,
 
 const runsOf = (nodes: ElectionNode[] | undefined) => Object.fromEntries((nodes ?? []).map((n) => [n.name, n.runId]));
 
-const provider: pulumi.dynamic.ResourceProvider<ElectionInputs, Omit<ElectionInputs, "adminPassword"> & ElectionResult> = {
+const provider: pulumi.dynamic.ResourceProvider<ElectionInputs, Omit<ElectionInputs, "adminPassword" | "tls"> & ElectionResult> = {
     async diff(_id, olds, news) {
         const compared = ["masterName", "sentinels", "nodes", "initialMaster", "recoverFrom", "providerVersion"] as const;
         return { changes: compared.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
     },
     async create(inputs) {
-        const { adminPassword: _a, ...kept } = inputs;
+        const { adminPassword: _a, tls: _t, ...kept } = inputs;
         return { id: `${inputs.masterName}-election`, outs: { ...kept, ...(await elect(inputs, {})) } };
     },
     async update(_id, olds, news) {
-        const { adminPassword: _a, ...kept } = news;
+        const { adminPassword: _a, tls: _t, ...kept } = news;
         return { outs: { ...kept, ...(await elect(news, runsOf(olds.nodes))) } };
     },
 };
@@ -139,6 +141,7 @@ export interface MasterElectionArgs {
     initialMaster: string;
     recoverFrom?: string;
     adminPassword: pulumi.Input<string>;
+    tls?: pulumi.Input<TlsClientOptions>;
 }
 
 /** Picks the master when no sentinel majority names one (see the top of this file). */
@@ -150,7 +153,7 @@ export class MasterElection extends pulumi.dynamic.Resource {
         super(
             provider,
             name,
-            { ...args, adminPassword: pulumi.secret(args.adminPassword), providerVersion: PROVIDER_VERSION, master: undefined, why: undefined, joined: undefined },
+            { ...args, adminPassword: pulumi.secret(args.adminPassword), ...secretTls(args.tls), providerVersion: PROVIDER_VERSION, master: undefined, why: undefined, joined: undefined },
             opts,
         );
     }

@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { engineLog } from "./provider-log";
 import type Redis from "ioredis";
 import { discoverMaster } from "./discovery";
-import { asAdmin, fieldsOf, healthyFlags } from "./redis-client";
+import { asAdmin, fieldsOf, healthyFlags, secretTls, type TlsClientOptions } from "./redis-client";
 import { groupSettled, plannedFailover } from "./planned-failover";
 import { sshRun } from "./ssh";
 import { type Look, waitUntil } from "./waiter";
@@ -43,6 +43,8 @@ export interface MembershipInputs {
     /** Set for Valkey only (absent: redis, as in stacks from before it). */
     server?: string;
     timeoutSeconds: number;
+    /** With tls.enabled. */
+    tls?: TlsClientOptions;
     providerVersion: string;
 }
 
@@ -70,7 +72,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
     const leaving = previous.filter((o) => !inputs.members.some((m) => m.name === o.name && m.ip === o.ip));
     const result: MembershipResult = { retired: [], unreachable: [], reset: [], seconds: 0 };
 
-    const ask = <T>(host: string, port: number, f: (c: Redis) => Promise<T>) => asAdmin(host, port, inputs.adminPassword, f);
+    const ask = <T>(host: string, port: number, f: (c: Redis) => Promise<T>) => asAdmin(host, port, inputs.adminPassword, f, inputs.tls);
     const isMember = (addr: string, port: (m: Member) => number) => inputs.members.some((m) => `${m.ip}:${port(m)}` === addr);
     const staying = (addr: string) => live.some((m) => `${m.ip}:${m.redisPort}` === addr);
     // Settled: every live sentinel monitors the same master, one that stays, no failover in progress.
@@ -79,11 +81,12 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
         inputs.masterName,
         inputs.adminPassword,
         staying,
+        inputs.tls,
     );
 
     // 1. A leaving master hands its role to a staying replica first.
     const sentinelsOf = (members: Member[]) => members.map((m) => ({ host: m.ip, port: m.sentinelPort }));
-    const master = await discoverMaster(sentinelsOf(live), inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000 });
+    const master = await discoverMaster(sentinelsOf(live), inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000, tls: inputs.tls });
     const leavingMaster = leaving.find((o) => o.ip === master?.host && o.redisPort === master.port);
     if (leavingMaster) {
         const barred: Member[] = [];
@@ -114,6 +117,7 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
             master: instance(leavingMaster),
             replicas: live.map(instance),
             adminPassword: inputs.adminPassword,
+            tls: inputs.tls,
             timeoutSeconds: inputs.timeoutSeconds,
             settled,
         });
@@ -186,17 +190,17 @@ export async function reconcile(previous: Member[], inputs: MembershipInputs): P
     return result;
 }
 
-const provider: pulumi.dynamic.ResourceProvider<MembershipInputs, Omit<MembershipInputs, "adminPassword" | "sshPrivateKey"> & MembershipResult> = {
+const provider: pulumi.dynamic.ResourceProvider<MembershipInputs, Omit<MembershipInputs, "adminPassword" | "sshPrivateKey" | "tls"> & MembershipResult> = {
     async diff(_id, olds, news) {
         const compared = ["masterName", "members", "runtime", "server", "providerVersion"] as const;
         return { changes: compared.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
     },
     async create(inputs) {
-        const { adminPassword: _a, sshPrivateKey: _k, ...kept } = inputs;
+        const { adminPassword: _a, sshPrivateKey: _k, tls: _t, ...kept } = inputs;
         return { id: `${inputs.masterName}-membership`, outs: { ...kept, ...(await reconcile([], inputs)) } };
     },
     async update(_id, olds, news) {
-        const { adminPassword: _a, sshPrivateKey: _k, ...kept } = news;
+        const { adminPassword: _a, sshPrivateKey: _k, tls: _t, ...kept } = news;
         return { outs: { ...kept, ...(await reconcile(olds.members, news)) } };
     },
 };
@@ -210,6 +214,7 @@ export interface MembershipArgs {
     runtime: string;
     server?: string;
     timeoutSeconds: number;
+    tls?: pulumi.Input<TlsClientOptions>;
 }
 
 /** Makes the running group match the configured members (see the top of this file). */
@@ -225,6 +230,7 @@ export class Membership extends pulumi.dynamic.Resource {
                 ...args,
                 adminPassword: pulumi.secret(args.adminPassword),
                 sshPrivateKey: pulumi.secret(args.sshPrivateKey),
+                ...secretTls(args.tls),
                 providerVersion: PROVIDER_VERSION,
                 retired: undefined,
                 unreachable: undefined,

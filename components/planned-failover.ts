@@ -8,7 +8,7 @@
 // settled on the new master.
 // Self-contained: serialized into the providers that use it.
 import type Redis from "ioredis";
-import { asAdmin, fieldsOf } from "./redis-client";
+import { asAdmin, fieldsOf, type TlsClientOptions } from "./redis-client";
 import { engineLog } from "./provider-log";
 import { type Look, waitUntil } from "./waiter";
 
@@ -26,6 +26,8 @@ export interface PlannedFailover {
     /** The replicas that must have everything the master acknowledged before the switch (the master itself is skipped). */
     replicas: Instance[];
     adminPassword: string;
+    /** With tls.enabled. */
+    tls?: TlsClientOptions;
     timeoutSeconds: number;
     /**
      * Done when every sentinel monitors the new master, no failover in progress. Default: every
@@ -40,12 +42,12 @@ const PAUSE_MS = 10_000;
 /** Hands the master role over (see the top of this file); returns how long writes were held. */
 export async function plannedFailover(p: PlannedFailover): Promise<{ addr: string; pausedSeconds: number }> {
     const log = engineLog("planned failover");
-    const ask = <T>(i: Instance, f: (c: Redis) => Promise<T>) => asAdmin(i.ip, i.port, p.adminPassword, f);
+    const ask = <T>(i: Instance, f: (c: Redis) => Promise<T>) => asAdmin(i.ip, i.port, p.adminPassword, f, p.tls);
     const field = (info: string, key: string) => Number(new RegExp(`^${key}:(\\d+)`, "m").exec(info)?.[1] ?? -1);
     const replicas = p.replicas.filter((r) => r.name !== p.master.name);
     const role = (i: Instance) => ask(i, (c) => c.call("ROLE") as Promise<unknown[]>).catch(() => []);
     const leaving = `${p.master.ip}:${p.master.port}`;
-    const settled = p.settled ?? groupSettled(p.sentinels, p.masterName, p.adminPassword, (addr) => addr !== leaving);
+    const settled = p.settled ?? groupSettled(p.sentinels, p.masterName, p.adminPassword, (addr) => addr !== leaving, p.tls);
 
     // The pause is short and renewed at every look until the handover: if this process dies (a
     // killed run), writes resume within PAUSE_MS instead of waiting for the whole timeout.
@@ -118,11 +120,11 @@ export async function plannedFailover(p: PlannedFailover): Promise<{ addr: strin
  * already names the promoted replica while the sentinel still reconfigures the others; a sentinel
  * reset or the next restart then would meet a group in motion.) Self-contained.
  */
-export function groupSettled(sentinels: Instance[], masterName: string, adminPassword: string, wanted: (addr: string) => boolean): () => Promise<Look<{ addr: string }>> {
+export function groupSettled(sentinels: Instance[], masterName: string, adminPassword: string, wanted: (addr: string) => boolean, tls?: TlsClientOptions): () => Promise<Look<{ addr: string }>> {
     return async () => {
         const seen = new Set<string>();
         for (const s of sentinels) {
-            const m = await asAdmin(s.ip, s.port, adminPassword, async (c) => fieldsOf((await c.call("SENTINEL", "MASTER", masterName)) as unknown[])).catch(() => undefined);
+            const m = await asAdmin(s.ip, s.port, adminPassword, async (c) => fieldsOf((await c.call("SENTINEL", "MASTER", masterName)) as unknown[]), tls).catch(() => undefined);
             if (!m) return { done: false, why: `sentinel ${s.name} does not answer` };
             if (/failover/.test(m.flags ?? "")) return { done: false, why: `sentinel ${s.name} is still failing over (${m.flags})` };
             seen.add(`${m.ip}:${m.port}`);

@@ -1,6 +1,7 @@
 // Pure renderers for the VIP proxy: haproxy.cfg (holds passwords: the caller keeps the result
 // secret) and keepalived.conf (no secrets; `@IFACE@` is filled in on the host).
 import { majority, type NodeConfig, type ResolvedConfig } from "./config";
+import { TLS_DIR } from "./render";
 
 export interface ProxySecrets {
     /** Redis ACL user `healthcheck`. */
@@ -71,11 +72,20 @@ function haproxyQuote(value: string): string {
 
 const send = (...command: string[]) => `    tcp-check send ${haproxyQuote(resp(...command))}`;
 
+/**
+ * How a check connects: in clear, or with tls.enabled over TLS, verifying the node's certificate
+ * against the cluster's CA and presenting the node's own (tls.authClients). Only the checks:
+ * clients' traffic passes through as it is (TCP), TLS from the client to the node.
+ */
+const checkConnect = (cfg: ResolvedConfig) => (cfg.tls.enabled ? "    tcp-check connect ssl" : "    tcp-check connect");
+const checkTls = (cfg: ResolvedConfig) =>
+    cfg.tls.enabled ? ` check-ssl verify required ca-file ${TLS_DIR}/ca.crt${cfg.tls.authClients ? ` crt ${TLS_DIR}/node.pem` : ""}` : "";
+
 /** A check that logs in as the healthcheck user and expects ROLE's answer to match `role`. */
-function roleCheck(password: string, role: string): string[] {
+function roleCheck(cfg: ResolvedConfig, password: string, role: string): string[] {
     return [
         "    option tcp-check",
-        "    tcp-check connect",
+        checkConnect(cfg),
         send("AUTH", "healthcheck", password),
         "    tcp-check expect min-recv 5 string +OK", // conclusive once 5 bytes are in: +OK CR LF or an error
         send("ROLE"),
@@ -157,7 +167,7 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
             `backend sentinels_name_${id(n.name)}`,
             `    default-server inter ${fastIntervalMs(cfg)} fall 1 rise 1`,
             "    option tcp-check",
-            "    tcp-check connect",
+            checkConnect(cfg),
             send("AUTH", "discovery", secrets.sentinel),
             "    tcp-check expect min-recv 5 string +OK", // conclusive once 5 bytes are in: +OK CR LF or an error
             send("SENTINEL", "get-master-addr-by-name", cfg.sentinel.masterName),
@@ -166,12 +176,12 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
             "    tcp-check expect rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n[0-9.]+\\r\\n\\$[0-9]+\\r\\n[0-9]+\\r\\n'",
             `    tcp-check expect min-recv 0 rstring '^\\*2\\r\\n\\$[0-9]+\\r\\n${n.privateIp.replace(/\./g, "\\.")}\\r\\n'`,
             send("QUIT"),
-            ...cfg.nodes.map((s) => `    server sentinel_${id(s.name)} ${s.privateIp}:${cfg.sentinel.port} check`),
+            ...cfg.nodes.map((s) => `    server sentinel_${id(s.name)} ${s.privateIp}:${cfg.sentinel.port} check${checkTls(cfg)}`),
             "",
             `# ${n.name} itself says it is master.`,
             `backend redis_master_${id(n.name)}`,
-            ...roleCheck(secrets.healthCheck, "^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n"),
-            `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`,
+            ...roleCheck(cfg, secrets.healthCheck, "^\\*3\\r\\n\\$6\\r\\nmaster\\r\\n"),
+            `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check${checkTls(cfg)}`,
             "",
         );
     }
@@ -180,8 +190,8 @@ export function renderHaproxyConfig(cfg: ResolvedConfig, self: NodeConfig, secre
         "# Replicas whose link to the master is up (ROLE says connected).",
         "backend redis_replicas",
         "    balance leastconn",
-        ...roleCheck(secrets.healthCheck, "(?s)^\\*5\\r\\n\\$5\\r\\nslave\\r\\n.*\\r\\nconnected\\r\\n"),
-        ...cfg.nodes.map((n) => `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check`),
+        ...roleCheck(cfg, secrets.healthCheck, "(?s)^\\*5\\r\\n\\$5\\r\\nslave\\r\\n.*\\r\\nconnected\\r\\n"),
+        ...cfg.nodes.map((n) => `    server ${id(n.name)} ${n.privateIp}:${cfg.redis.port} check${checkTls(cfg)}`),
         "",
         "# No node qualifies: connections are closed at once.",
         "backend redis_none",

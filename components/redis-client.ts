@@ -1,6 +1,7 @@
 // An ioredis client that fails fast: no retries, no offline queue, connection errors reported
 // through the command that fails rather than as events. Self-contained (ioredis is required
 // inside), so dynamic providers can capture it: their code is serialized into another process.
+import * as pulumi from "@pulumi/pulumi";
 import type { default as Redis, RedisOptions } from "ioredis";
 
 export function failFastClient(opts: RedisOptions): Redis {
@@ -15,9 +16,23 @@ export function refusedLogin(e: unknown): boolean {
     return /WRONGPASS|NOAUTH|NOPERM/.test((e as Error | undefined)?.message ?? "");
 }
 
-/** Runs fn on a fail-fast connection to host:port as the user `admin`, and closes it. Self-contained. */
-export async function asAdmin<T>(host: string, port: number, password: string, fn: (c: Redis) => Promise<T>): Promise<T> {
-    const c = failFastClient({ host, port, connectTimeout: 2000, commandTimeout: 5000, username: "admin", password });
+/**
+ * What a client needs to reach the servers with tls.enabled: the cluster's CA, and with
+ * tls.authClients a client certificate and its key. Providers take it as their `tls` input and
+ * keep it out of their outputs, like passwords.
+ */
+export interface TlsClientOptions {
+    ca: string;
+    cert?: string;
+    key?: string;
+}
+
+/** A resource's `tls` input, secret (it may hold a client key), or nothing without TLS. */
+export const secretTls = (tls: pulumi.Input<TlsClientOptions> | undefined) => (tls === undefined ? {} : { tls: pulumi.secret(tls) });
+
+/** Runs fn on a fail-fast connection to host:port as the user `admin` (over TLS with `tls`), and closes it. Self-contained. */
+export async function asAdmin<T>(host: string, port: number, password: string, fn: (c: Redis) => Promise<T>, tls?: TlsClientOptions): Promise<T> {
+    const c = failFastClient({ host, port, connectTimeout: 2000, commandTimeout: 5000, username: "admin", password, ...(tls ? { tls } : {}) });
     let refused: Error | undefined;
     // ioredis drops the connection when AUTH is refused and says why only in an error event:
     // the command then fails with "Connection is closed", which reads like a server not up yet.

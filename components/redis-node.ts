@@ -44,7 +44,22 @@ export interface RedisNodeArgs {
     runtime: Runtime;
     /** With docker: what the container waits for before a replacement (see container-gate.ts). */
     after?: pulumi.Input<pulumi.Resource[]>;
+    /** With tls.enabled: the CA, and this node's certificate and key (secret), installed by redis-node.sh. */
+    tls?: pulumi.Input<NodeTls>;
 }
+
+export interface NodeTls {
+    ca: string;
+    cert: string;
+    key: string;
+}
+
+/** The node's TLS files as stdin lines for redis-node.sh: each PEM base64 on one line. */
+const tlsLines = (tls: pulumi.Input<NodeTls> | undefined): Record<string, pulumi.Input<string>> => {
+    if (tls === undefined) return {};
+    const b64 = (pick: (t: NodeTls) => string) => pulumi.output(tls).apply((t) => Buffer.from(pick(t)).toString("base64"));
+    return { "tls-ca": b64((t) => t.ca), "tls-cert": b64((t) => t.cert), "tls-key": b64((t) => t.key) };
+};
 
 export class RedisNode extends pulumi.ComponentResource {
     readonly command: RemoteCommand;
@@ -72,6 +87,7 @@ export class RedisNode extends pulumi.ComponentResource {
                         discovery: secrets.sentinel,
                         ...(cfg.proxy.nodes.length > 0 && secrets.healthCheck ? { healthcheck: secrets.healthCheck } : {}),
                         ...metricsSecret(cfg, secrets),
+                        ...tlsLines(args.tls),
                     },
                     secrets.previous,
                     REDIS_USER_KEYS,

@@ -84,6 +84,31 @@ export const userLines = (rules: Record<string, string>) =>
         .map(([user, r]) => `${user} ${r}`)
         .join("\n");
 
+/** Where a node keeps its TLS files (with tls.enabled): ca.crt, node.crt, node.key, node.pem (both, for HAProxy). */
+export const TLS_DIR = "/etc/ssl/redis-ha";
+
+/**
+ * How Redis or Sentinel listens on `port`, as "key value" lines: in clear, or with tls.enabled,
+ * TLS only (the plaintext port closed), with the node's certificate, which it also presents as a
+ * client (replication, Sentinel to Redis and to the other sentinels), trusting the cluster's CA
+ * only. Each can be changed with CONFIG SET; setting tls-cert-file again reloads the files.
+ */
+export function listenSettings(cfg: ResolvedConfig, port: number): string[] {
+    if (!cfg.tls.enabled) return [`port ${port}`];
+    return [
+        "port 0",
+        `tls-port ${port}`,
+        `tls-cert-file ${TLS_DIR}/node.crt`,
+        `tls-key-file ${TLS_DIR}/node.key`,
+        `tls-ca-cert-file ${TLS_DIR}/ca.crt`,
+        `tls-auth-clients ${cfg.tls.authClients ? "yes" : "no"}`,
+        "tls-replication yes",
+    ];
+}
+
+/** With tls.enabled, the scripts' TLS_DIR: they then speak TLS (server_cli in assets/lib/common.sh). */
+export const tlsEnv = (cfg: ResolvedConfig): Record<string, string> => (cfg.tls.enabled ? { TLS_DIR } : {});
+
 /**
  * The settings redis-ha manages on a node, as "key value" lines in redis.conf syntax. Each can
  * be changed with CONFIG SET, so changing one never needs a restart. Never includes
@@ -93,7 +118,7 @@ export function redisSettings(cfg: ResolvedConfig, node: NodeConfig): string[] {
     const r = cfg.redis;
     return [
         `bind ${node.privateIp} 127.0.0.1 -::1`,
-        `port ${r.port}`,
+        ...listenSettings(cfg, r.port),
         "protected-mode yes",
         `maxmemory ${r.maxmemory.toLowerCase()}`,
         `maxmemory-policy ${r.maxmemoryPolicy}`,
@@ -160,6 +185,7 @@ export function clusterEnv(cfg: ResolvedConfig, node: NodeConfig): Record<string
         NODE_IPS: cfg.nodes.map((n) => n.privateIp).join(" "),
         SENTINEL_PEERS: sentinelPeers(cfg),
         MASTER_NAME: cfg.sentinel.masterName,
+        ...tlsEnv(cfg),
     };
 }
 
@@ -183,6 +209,7 @@ export function rollingEnv(cfg: ResolvedConfig, runtime: { name: string; scriptE
         PACKAGE_VERSION: cfg.redis.packageVersion ?? "",
         PACKAGES: serverPackages(cfg.redis.server).join(" "),
         GENERATION: String(cfg.rollingRestart),
+        ...tlsEnv(cfg),
         ...runtime.scriptEnv,
     };
 }
@@ -195,6 +222,7 @@ export function sentinelNodeEnv(cfg: ResolvedConfig, node: NodeConfig): Record<s
     return {
         ...clusterEnv(cfg, node),
         SENTINEL_PORT: String(cfg.sentinel.port),
+        SENTINEL_LISTEN: listenSettings(cfg, cfg.sentinel.port).join("\n"),
         SENTINEL_SETTINGS: sentinelSettings(cfg).join("\n"),
         PING_PERIOD_MS: String(sentinelPingPeriodMs(cfg)),
         SENTINEL_ACL_RULES: userLines(sentinelAclRules(cfg)),

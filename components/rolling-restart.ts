@@ -10,7 +10,7 @@ import { discoverMaster } from "./discovery";
 import type { Member } from "./membership";
 import { plannedFailover } from "./planned-failover";
 import { engineLog } from "./provider-log";
-import { asAdmin, fieldsOf, healthyFlags } from "./redis-client";
+import { asAdmin, fieldsOf, healthyFlags, secretTls, type TlsClientOptions } from "./redis-client";
 import { sshRun } from "./ssh";
 import { type Look, waitUntil } from "./waiter";
 
@@ -27,6 +27,8 @@ export interface RollingRestartInputs {
     sshPrivateKey: string;
     timeoutSeconds: number;
     sshTimeoutSeconds: number;
+    /** With tls.enabled. */
+    tls?: TlsClientOptions;
     providerVersion: string;
 }
 
@@ -75,7 +77,7 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
         result.seconds = Math.round((Date.now() - started) / 100) / 10;
         return result;
     }
-    const master = await discoverMaster(live.map((m) => ({ host: m.ip, port: m.sentinelPort })), inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000 });
+    const master = await discoverMaster(live.map((m) => ({ host: m.ip, port: m.sentinelPort })), inputs.masterName, inputs.adminPassword, { username: "admin", majority: true, timeoutMs: 5000, tls: inputs.tls });
     if (!master) throw new Error("no majority of the sentinels names a master: a rolling restart needs a healthy group; run pulumi up again once the sentinels agree");
     const isMaster = (m: Member) => m.ip === master.host && m.redisPort === master.port;
     // Only a restart of the master's Redis needs a handover (assets/rolling-restart.sh prefixes each need with its unit).
@@ -92,7 +94,7 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
             const v = await asAdmin(s.ip, s.sentinelPort, inputs.adminPassword, async (c) => ({
                 replicas: ((await c.call("SENTINEL", "REPLICAS", inputs.masterName)) as unknown[][]).map(fieldsOf),
                 sentinels: ((await c.call("SENTINEL", "SENTINELS", inputs.masterName)) as unknown[][]).map(fieldsOf),
-            })).catch((e: Error) => e);
+            }), inputs.tls).catch((e: Error) => e);
             if (v instanceof Error) return { done: false, why: `sentinel ${s.name} does not answer: ${v.message}` };
             const replica = v.replicas.find((r) => r.ip === m.ip && Number(r.port) === m.redisPort);
             if (!stillMaster && (!replica || !healthyFlags(replica.flags) || replica["master-link-status"] !== "ok")) {
@@ -116,6 +118,7 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
                 master: instance(member),
                 replicas: live.map(instance),
                 adminPassword: inputs.adminPassword,
+                tls: inputs.tls,
                 timeoutSeconds: inputs.timeoutSeconds,
             });
             result.handedOver = member.name;
@@ -131,7 +134,7 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
     return result;
 }
 
-type Outs = Omit<RollingRestartInputs, "adminPassword" | "previousAdminPassword" | "sshPrivateKey"> & RollingRestartResult;
+type Outs = Omit<RollingRestartInputs, "adminPassword" | "previousAdminPassword" | "sshPrivateKey" | "tls"> & RollingRestartResult;
 
 const provider: pulumi.dynamic.ResourceProvider<RollingRestartInputs, Outs> = {
     async diff(_id, olds, news) {
@@ -139,11 +142,11 @@ const provider: pulumi.dynamic.ResourceProvider<RollingRestartInputs, Outs> = {
         return { changes: compared.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) };
     },
     async create(inputs) {
-        const { adminPassword: _a, previousAdminPassword: _p, sshPrivateKey: _k, ...kept } = inputs;
+        const { adminPassword: _a, previousAdminPassword: _p, sshPrivateKey: _k, tls: _t, ...kept } = inputs;
         return { id: `${inputs.masterName}-rolling-restart`, outs: { ...kept, ...(await rollOut(inputs)) } };
     },
     async update(_id, _olds, news) {
-        const { adminPassword: _a, previousAdminPassword: _p, sshPrivateKey: _k, ...kept } = news;
+        const { adminPassword: _a, previousAdminPassword: _p, sshPrivateKey: _k, tls: _t, ...kept } = news;
         return { outs: { ...kept, ...(await rollOut(news)) } };
     },
 };
@@ -158,6 +161,7 @@ export interface RollingRestartArgs {
     sshPrivateKey: pulumi.Input<string>;
     timeoutSeconds: number;
     sshTimeoutSeconds: number;
+    tls?: pulumi.Input<TlsClientOptions>;
 }
 
 /** Restarts the nodes that need it, replicas first, the master last (see the top of this file). */
@@ -174,6 +178,7 @@ export class RollingRestart extends pulumi.dynamic.Resource {
                 adminPassword: pulumi.secret(args.adminPassword),
                 previousAdminPassword: pulumi.secret(args.previousAdminPassword),
                 sshPrivateKey: pulumi.secret(args.sshPrivateKey),
+                ...secretTls(args.tls),
                 providerVersion: PROVIDER_VERSION,
                 restarted: undefined,
                 handedOver: undefined,

@@ -11,7 +11,7 @@
 // inputs only, kept out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
 import type { Endpoint, NodeEndpoint } from "./endpoint";
-import { failFastClient, fieldsOf, healthyFlags } from "./redis-client";
+import { failFastClient, fieldsOf, healthyFlags, secretTls, type TlsClientOptions } from "./redis-client";
 import { type Look, waitingProvider, waitUntil } from "./waiter";
 
 export interface SentinelAgreementArgs {
@@ -27,6 +27,8 @@ export interface SentinelAgreementArgs {
     timeoutSeconds: pulumi.Input<number>;
     /** Changes whenever a node was (re)configured, so that the group is checked again then. */
     revisions: pulumi.Input<pulumi.Input<string>[]>;
+    /** With tls.enabled: the deployer's TLS options. */
+    tls?: pulumi.Input<TlsClientOptions>;
 }
 
 export interface AgreementInputs {
@@ -37,6 +39,8 @@ export interface AgreementInputs {
     adminPassword: string;
     timeoutSeconds: number;
     revisions: string[];
+    /** With tls.enabled. */
+    tls?: TlsClientOptions;
     providerVersion: string;
 }
 
@@ -58,7 +62,7 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement
     };
 
     const connect = (e: Endpoint, auth: { username?: string; password: string }) =>
-        failFastClient({ host: e.host, port: e.port, connectTimeout: 2000, commandTimeout: 3000, ...auth });
+        failFastClient({ host: e.host, port: e.port, connectTimeout: 2000, commandTimeout: 3000, ...auth, ...(inputs.tls ? { tls: inputs.tls } : {}) });
 
     /** One look at the whole group: the master, or the first thing that is not right yet. */
     const look = async (): Promise<Look<Agreement>> => {
@@ -126,7 +130,7 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement
 const provider = waitingProvider({
     id: (inputs: AgreementInputs) => `${inputs.masterName}-agreement`,
     compared: ["masterName", "sentinels", "redis", "down", "timeoutSeconds", "revisions", "providerVersion"],
-    secrets: ["adminPassword"],
+    secrets: ["adminPassword", "tls"],
     wait: awaitAgreement,
 });
 
@@ -143,6 +147,7 @@ export class SentinelAgreement extends pulumi.dynamic.Resource {
             {
                 ...args,
                 adminPassword: pulumi.secret(args.adminPassword),
+                ...secretTls(args.tls),
                 providerVersion: PROVIDER_VERSION,
                 master: undefined,
                 replicas: undefined,

@@ -18,6 +18,8 @@ export interface SentinelNodeArgs {
     runtime: Runtime;
     /** With docker: what the container waits for before a replacement (see container-gate.ts). */
     after?: pulumi.Input<pulumi.Resource[]>;
+    /** With tls.enabled: the end of the node's certificate; a renewal changes it, and the sentinel then loads the new one. */
+    certUntil?: pulumi.Input<string>;
 }
 
 export class SentinelNode extends pulumi.ComponentResource {
@@ -35,7 +37,7 @@ export class SentinelNode extends pulumi.ComponentResource {
                 create: script("sentinel-node.sh", { START_HOOK: script("hooks/sentinel-start.sh") }, { STEP: "create" }),
                 update: script("sentinel-node.sh", { START_HOOK: script("hooks/sentinel-start.sh") }, { STEP: "update" }),
                 delete: script("sentinel-node-remove.sh"),
-                environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv },
+                environment: { ...sentinelNodeEnv(cfg, node), ...args.runtime.scriptEnv, ...(args.certUntil ? { TLS_CERT_UNTIL: args.certUntil } : {}) },
                 stdin: rotatingSecretLines({ admin: secrets.admin, sentinel: secrets.sentinelAuth, discovery: secrets.sentinel, ...metricsSecret(cfg, secrets) }, secrets.previous, {
                     admin: "adminPassword",
                     sentinel: "sentinelAuthPassword",

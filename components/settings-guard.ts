@@ -6,6 +6,7 @@
 //     (empty) data directory;
 //   - sentinel.masterName, redis.port, sentinel.port: clients and every sentinel know the group
 //     by them, and Sentinel cannot move a monitored group to another name or port;
+//   - tls.enabled: every client, replica and sentinel would have to switch at the same moment;
 //   - a node's privateIp on the same server, or an address handed from one node name to another:
 //     the sentinels would keep the old address. (A new host with a new address is a replacement
 //     of the node: allowed, see README "Day 2".)
@@ -20,6 +21,8 @@ interface Inputs {
     masterName?: string;
     redisPort?: number;
     sentinelPort?: number;
+    /** Recorded when true only: absent in stacks without TLS (and from before it). */
+    tls?: boolean;
     /** Per node name: its SSH host and private address. */
     addresses?: Record<string, { host: string; privateIp: string }>;
 }
@@ -52,6 +55,13 @@ export function refusals(olds: Inputs, news: Inputs): string[] {
         if (was !== undefined && was !== now) {
             out.push(`redis-ha:${key} changed from ${was} to ${now}, which a live cluster cannot take (clients and every sentinel know the group by it): set it back to ${was}, or ${recreate}`);
         }
+    }
+    if ((olds.tls ?? false) !== (news.tls ?? false)) {
+        const [was, now] = [olds.tls ?? false, news.tls ?? false];
+        out.push(
+            `redis-ha:tls.enabled changed from ${was} to ${now}, which a live cluster cannot take in place (Redis, its replicas, the sentinels, the proxy and every client would have to switch at the same moment): ` +
+                `set it back to ${was}, or ${now ? "move to TLS" : "move off TLS"} as README "TLS" explains: either a new stack on other servers beside this one, the data copied over, clients switched to its outputs; or, with downtime, ${recreate}`,
+        );
     }
     const twoRuns = (name: string) =>
         `do it in two runs: remove ${name} from redis-ha:nodes and pulumi up (the sentinels forget it and the server is left without our services), then add it with its new settings and pulumi up (it joins as a replica).`;
@@ -90,6 +100,7 @@ export function guardedSettings(cfg: ResolvedConfig, runtime: string): Inputs {
         masterName: cfg.sentinel.masterName,
         redisPort: cfg.redis.port,
         sentinelPort: cfg.sentinel.port,
+        ...(cfg.tls.enabled ? { tls: true } : {}),
         addresses: Object.fromEntries(cfg.nodes.map((n) => [n.name, { host: n.host, privateIp: n.privateIp }])),
     };
 }

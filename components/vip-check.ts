@@ -4,7 +4,7 @@
 // proxy node's command ran again, never during preview; the password stays out of its outputs.
 import * as pulumi from "@pulumi/pulumi";
 import type { Endpoint } from "./endpoint";
-import { failFastClient } from "./redis-client";
+import { failFastClient, secretTls, type TlsClientOptions } from "./redis-client";
 import { waitingProvider, waitUntil } from "./waiter";
 
 export interface VipCheckArgs {
@@ -15,6 +15,8 @@ export interface VipCheckArgs {
     timeoutSeconds: pulumi.Input<number>;
     /** Changes whenever a proxy node was (re)configured. */
     revisions: pulumi.Input<pulumi.Input<string>[]>;
+    /** With tls.enabled: the deployer's TLS options (through the VIPs, TLS ends at the nodes). */
+    tls?: pulumi.Input<TlsClientOptions>;
 }
 
 interface Inputs {
@@ -23,6 +25,7 @@ interface Inputs {
     appPassword: string;
     timeoutSeconds: number;
     revisions: string[];
+    tls?: TlsClientOptions;
     providerVersion: string;
 }
 
@@ -31,7 +34,7 @@ const PROVIDER_VERSION = "1";
 /** Waits until both VIPs answer; returns the role each reached. Self-contained: serialized into the provider. */
 export async function awaitVips(inputs: Inputs): Promise<{ writeRole: string; readRole: string; waitedSeconds: number }> {
     const roleAt = async (e: Endpoint) => {
-        const c = failFastClient({ ...e, username: "app", password: inputs.appPassword, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000 });
+        const c = failFastClient({ ...e, username: "app", password: inputs.appPassword, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000, ...(inputs.tls ? { tls: inputs.tls } : {}) });
         try {
             await c.connect();
             return String(((await c.call("ROLE")) as unknown[])[0]);
@@ -61,7 +64,7 @@ export async function awaitVips(inputs: Inputs): Promise<{ writeRole: string; re
 const provider = waitingProvider({
     id: (inputs: Inputs) => `vip-check-${inputs.write.host}`,
     compared: ["write", "read", "timeoutSeconds", "revisions", "providerVersion"],
-    secrets: ["appPassword"],
+    secrets: ["appPassword", "tls"],
     wait: awaitVips,
 });
 
@@ -73,7 +76,7 @@ export class VipCheck extends pulumi.dynamic.Resource {
         super(
             provider,
             name,
-            { ...args, appPassword: pulumi.secret(args.appPassword), providerVersion: PROVIDER_VERSION, writeRole: undefined, readRole: undefined, waitedSeconds: undefined },
+            { ...args, appPassword: pulumi.secret(args.appPassword), ...secretTls(args.tls), providerVersion: PROVIDER_VERSION, writeRole: undefined, readRole: undefined, waitedSeconds: undefined },
             opts,
         );
     }

@@ -10,6 +10,7 @@ import { proxyPort, renderHaproxyConfig, renderKeepalivedConfig } from "./proxy-
 import { frozenIf } from "./frozen";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
 import type { PackageSet } from "./server-prep";
+import type { TlsClientOptions } from "./redis-client";
 import { VipCheck } from "./vip-check";
 
 /** The proxy's packages (socat talks to HAProxy's admin socket, saving server states before a reload). */
@@ -30,6 +31,10 @@ export interface VipProxyArgs {
     down: string[];
     /** What the check that the VIPs are served waits for besides the proxies (the agreement). */
     checkAfter: pulumi.Resource[];
+    /** With tls.enabled: the deployer's TLS options, for that check. */
+    tls?: pulumi.Input<TlsClientOptions>;
+    /** With tls.enabled: the end of each node's certificate, by name (see haproxy.cfg's first line). */
+    certUntil?: (node: string) => pulumi.Input<string>;
 }
 
 export class VipProxy extends pulumi.ComponentResource {
@@ -62,9 +67,11 @@ export class VipProxy extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: after, ...frozenIf(args.down.includes(node.name)) },
             );
+            // HAProxy reads node.pem (its checks' client certificate) only at start: a renewed
+            // certificate changes this first line, and so reloads it.
             const haproxyCfg = pulumi
-                .all([args.healthCheckPassword, args.sentinelPassword, args.statsPassword])
-                .apply(([healthCheck, sentinel, stats]) => renderHaproxyConfig(cfg, node, { healthCheck, sentinel, stats }));
+                .all([args.healthCheckPassword, args.sentinelPassword, args.statsPassword, args.certUntil?.(node.name) ?? ""])
+                .apply(([healthCheck, sentinel, stats, until]) => (until ? `# node certificate valid until ${until}\n` : "") + renderHaproxyConfig(cfg, node, { healthCheck, sentinel, stats }));
             return new RemoteCommand(
                 `${node.name}-vip-proxy`,
                 {
@@ -85,7 +92,7 @@ export class VipProxy extends pulumi.ComponentResource {
         // `pulumi up` ends when the VIPs are served, not when the last file was written.
         new VipCheck(
             `${name}-check`,
-            { write: this.write, read: this.read, appPassword: args.appPassword, timeoutSeconds: 120, revisions: this.commands.map((c) => c.runId) },
+            { write: this.write, read: this.read, appPassword: args.appPassword, timeoutSeconds: 120, revisions: this.commands.map((c) => c.runId), tls: args.tls },
             { parent: this, dependsOn: [...this.commands, ...args.checkAfter] },
         );
         this.registerOutputs({ write: this.write, read: this.read, statsUrls: this.statsUrls });

@@ -12,12 +12,12 @@
 # anything is not as expected, it stops there and SIGTERM takes Redis's own way.
 #
 # Logs in as `hooks`, whose password only this host knows (hooks_password in lib/common.sh).
-# Environment (the drop-in): REDIS_PORT, SERVER.
+# Environment (the drop-in): REDIS_PORT, SERVER, TLS_DIR (with TLS).
 set -uo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=redis-stop-hook
 
-hcli() { REDISCLI_AUTH=$(hooks_password) timeout 5 "$SERVER_CLI" --no-auth-warning --user hooks -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+hcli() { REDISCLI_AUTH=$(hooks_password) timeout 5 "$SERVER_CLI" "${TLS_ARGS[@]}" --no-auth-warning --user hooks -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 # Writes are taken again, should the shutdown not happen here.
 restore() { hcli CONFIG SET min-replicas-to-write "$1" >/dev/null; }

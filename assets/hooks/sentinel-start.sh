@@ -14,7 +14,7 @@
 # restart forgets: hence a hook at every start.
 #
 # Logs in as `hooks`, whose password only this host knows (hooks_password in lib/common.sh).
-# Environment (the drop-in): SENTINEL_PORT, PING_PERIOD_MS, SERVER.
+# Environment (the drop-in): SENTINEL_PORT, PING_PERIOD_MS, SERVER, TLS_DIR (with TLS).
 set -uo pipefail
 # shellcheck disable=SC2034 # read by info/warn/fatal in lib/common.sh
 log_tag=sentinel-start-hook
@@ -23,7 +23,7 @@ INFO_PERIOD_MS=1000
 main() {
     local i out=""
     for ((i = 0; i < 50; i++)); do
-        out=$(REDISCLI_AUTH=$(hooks_password) timeout 3 "$SERVER_CLI" --no-auth-warning --user hooks -h 127.0.0.1 -p "$SENTINEL_PORT" \
+        out=$(REDISCLI_AUTH=$(hooks_password) timeout 3 "$SERVER_CLI" "${TLS_ARGS[@]}" --no-auth-warning --user hooks -h 127.0.0.1 -p "$SENTINEL_PORT" \
             SENTINEL DEBUG ping-period "$PING_PERIOD_MS" info-period "$INFO_PERIOD_MS" 2>&1)
         [ "$out" != OK ] || { info "pings every $PING_PERIOD_MS ms, reads INFO every $INFO_PERIOD_MS ms"; exit 0; }
         sleep 0.1

@@ -48,12 +48,20 @@ password_rules() {
 admin_secret="admin"
 admin_password() { secret "$admin_secret"; }
 
+# What the CLI ($SERVER_CLI) needs to speak as this cluster does: with TLS (TLS_DIR set: where
+# the node's TLS files are, see install_tls in redis-node.sh), trust only the cluster's CA and
+# present the node's certificate, which servers with tls-auth-clients ask for. An array, so that
+# `timeout` can run the CLI with it (timeout cannot run a shell function).
+TLS_ARGS=()
+[ -z "${TLS_DIR:-}" ] || TLS_ARGS=(--tls --cacert "$TLS_DIR/ca.crt" --cert "$TLS_DIR/node.crt" --key "$TLS_DIR/node.key")
+server_cli() { "$SERVER_CLI" "${TLS_ARGS[@]}" "$@"; }
+
 # The CLI ($SERVER_CLI) to the local Redis or Sentinel on <port>, as admin (the password on its environment,
 # never on its command line). Usage: admin_cli <port> <command…>
 admin_cli() {
     local port=$1
     shift
-    REDISCLI_AUTH=$(admin_password) "$SERVER_CLI" --no-auth-warning --user admin -h 127.0.0.1 -p "$port" "$@"
+    REDISCLI_AUTH=$(admin_password) server_cli --no-auth-warning --user admin -h 127.0.0.1 -p "$port" "$@"
 }
 
 # A value in double quotes as redis.conf and sentinel.conf read it: any printable password,
@@ -112,7 +120,7 @@ discover_master() {
     for peer in $peers; do
         answer=""
         for pass in "${passes[@]}"; do
-            answer=$(REDISCLI_AUTH=$(secret "$pass") timeout 3 "$SERVER_CLI" --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
+            answer=$(REDISCLI_AUTH=$(secret "$pass") timeout 3 "$SERVER_CLI" "${TLS_ARGS[@]}" --no-auth-warning --user discovery -h "${peer%:*}" -p "${peer##*:}" \
                 SENTINEL get-master-addr-by-name "$name" 2>/dev/null | tr '\n' ' ') && [[ $answer != *WRONGPASS* && $answer != *NOAUTH* ]] && break
             answer=""
         done

@@ -4,6 +4,7 @@
 // acknowledged writes missing afterwards (lost), plus the new master.
 import Redis, { RedisOptions } from "ioredis";
 import { discoverMaster } from "../../components/discovery";
+import type { TlsClientOptions } from "../../components/redis-client";
 import { AgreementInputs, awaitAgreement } from "../../components/sentinel-agreement";
 import { LabHost, labAsync, labHosts } from "../../lab/hosts";
 
@@ -29,6 +30,8 @@ export interface DrillTarget {
     vipClient?: RedisOptions;
     masterName: string;
     adminPassword: string;
+    /** With TLS: what the drill's own admin connections need (the outputs' `tls`). */
+    tls?: TlsClientOptions;
 }
 
 export interface PathResult {
@@ -138,6 +141,7 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
         adminPassword: target.adminPassword,
         timeoutSeconds: 180,
         revisions: [],
+        ...(target.tls ? { tls: target.tls } : {}),
         providerVersion: "drill",
     };
     const healthy = async () => (await awaitAgreement(agreement)).master.name;
@@ -155,7 +159,7 @@ export async function runDrill(target: DrillTarget, modes: Mode[] = MODES, opts:
     const serverOf = (h: LabHost): LabHost => servers.find((s) => s.ip === h.ip) ?? h;
     /** A majority of the sentinels names a master other than `old`. */
     const failedOverFrom = async (old: LabHost) => {
-        const named = await discoverMaster(agreement.sentinels, target.masterName, target.adminPassword, { username: "admin", majority: true });
+        const named = await discoverMaster(agreement.sentinels, target.masterName, target.adminPassword, { username: "admin", majority: true, tls: target.tls });
         return named !== undefined && named.host !== old.ip;
     };
 

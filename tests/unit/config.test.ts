@@ -4,7 +4,7 @@ import * as assert from "assert";
 import { ConfigError, majority, parseAllConfig, parseStackConfig, type ResolvedConfig } from "../../components/config";
 import { configWarnings } from "../../components/config-warnings";
 import { globCanMatchPrefix } from "../../components/glob";
-import { sentinelPingPeriodMs } from "../../components/render";
+import { listenSettings, redisSettings, sentinelPingPeriodMs } from "../../components/render";
 import { hostKeyFingerprint } from "../../components/ssh";
 import { KEY, PASSWORDS, proxiedConfig } from "./fixtures";
 
@@ -440,4 +440,26 @@ describe("configWarnings", () => {
     it("does not ask for proxy passwords that are not set", () => {
         assert.deepStrictEqual(warningsOf(parseStackConfig(good()), (k) => !k.endsWith("statsPassword") && !k.endsWith("healthCheckPassword")), []);
     });
+});
+
+describe("stack config: TLS", () => {
+    const withTls = (tls: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ ...good(), tls, ...extra });
+
+    it("is off by default; on, Redis and Sentinel listen with TLS only, on their usual ports", () => {
+        assert.deepStrictEqual(parseStackConfig(good()).tls, { enabled: false, authClients: false, validityDays: 365, renewBeforeDays: 30 });
+        assert.deepStrictEqual(listenSettings(parseStackConfig(good()), 6379), ["port 6379"]);
+        const cfg = parseStackConfig(withTls({ enabled: true }));
+        const lines = listenSettings(cfg, 26379);
+        assert.deepStrictEqual(lines.slice(0, 2), ["port 0", "tls-port 26379"]);
+        assert.ok(lines.includes("tls-replication yes") && lines.includes("tls-auth-clients no"), lines.join("\n"));
+        assert.ok(redisSettings(cfg, cfg.nodes[0]).includes("tls-port 6379"));
+        assert.ok(listenSettings(parseStackConfig(withTls({ enabled: true, authClients: true })), 6379).includes("tls-auth-clients yes"));
+    });
+
+    itRejects(() => withTls({ enabled: true }), [
+        ["renewal that would come at every run", (c) => (c.tls = { enabled: true, validityDays: 30, renewBeforeDays: 30 }), /^redis-ha:tls\.renewBeforeDays is 30, not less than redis-ha:tls\.validityDays \(30\)/],
+        ["TLS with the docker runtime", (c) => Object.assign(c, { runtime: "docker" }), /^redis-ha:tls\.enabled is true, which the packages runtime supports only so far/],
+        ["TLS with the metrics exporter", (c) => Object.assign(c, { metrics: { enabled: true }, metricsPassword: "metrics-password-0123456789" }), /^redis-ha:tls\.enabled is true together with metrics\.enabled/],
+        ["an unknown TLS key", (c) => (c.tls = { enabled: true, allowPlaintext: true }), /^redis-ha:tls /],
+    ]);
 });

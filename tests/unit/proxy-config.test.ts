@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { parseStackConfig } from "../../components/config";
 import { GUARD_LUA_PATH, renderHaproxyConfig, renderKeepalivedConfig } from "../../components/proxy-config";
+import { issueCa, issueCert } from "../../components/tls-certs";
 import { proxiedConfig } from "./fixtures";
 import { onPath } from "./loopback";
 
@@ -217,6 +218,46 @@ describe("proxy config", () => {
             try {
                 const file = path.join(dir, "haproxy.cfg");
                 fs.writeFileSync(file, rendered.replace(`lua-load ${GUARD_LUA_PATH}`, `lua-load ${path.join(ASSETS, "haproxy-guard.lua")}`));
+                try {
+                    execFileSync("haproxy", ["-c", "-f", file], { stdio: "pipe" });
+                } catch (e) {
+                    assert.fail(`haproxy -c: ${(e as { stderr?: Buffer }).stderr?.toString()}`);
+                }
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+    });
+
+    describe("with TLS", () => {
+        const tlsCfg = (authClients: boolean) =>
+            parseStackConfig(proxiedConfig({ nodes: ["redis-a", "redis-b"], writeVip: "10.1.0.100", readVip: "10.1.0.101" }, { tls: { enabled: true, authClients } }, "redis-"));
+        const servers = (text: string) => text.split("\n").filter((l) => l.startsWith("    server "));
+
+        it("checks every Redis and Sentinel over TLS against the cluster's CA; clients' traffic passes through (no ssl on the server lines)", () => {
+            const text = renderHaproxyConfig(tlsCfg(false), cfg.nodes[0], secrets);
+            assert.ok(servers(text).length > 0);
+            for (const line of servers(text)) assert.match(line, / check check-ssl verify required ca-file \/etc\/ssl\/redis-ha\/ca\.crt$/);
+            assert.doesNotMatch(text, /^ {4}tcp-check connect$/m);
+            assert.strictEqual(text.match(/^ {4}tcp-check connect ssl$/gm)?.length, text.match(/^ {4}option tcp-check$/gm)?.length);
+            assert.doesNotMatch(text, /^ {4}bind .* ssl/m);
+        });
+
+        it("presents the node's certificate in its checks when servers ask for client certificates", () => {
+            for (const line of servers(renderHaproxyConfig(tlsCfg(true), cfg.nodes[0], secrets))) assert.match(line, / crt \/etc\/ssl\/redis-ha\/node\.pem$/);
+        });
+
+        it("haproxy -c accepts it with a real CA and node certificate (skipped when haproxy is not on PATH)", async function () {
+            if (!onPath("haproxy")) return this.skip();
+            const ca = await issueCa("test CA", 10);
+            const node = await issueCert(ca, { name: "redis-a", ips: ["10.1.0.1"] }, 10);
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-haproxy-tls-"));
+            try {
+                fs.writeFileSync(path.join(dir, "ca.crt"), ca.cert);
+                fs.writeFileSync(path.join(dir, "node.pem"), node.cert + node.key);
+                const file = path.join(dir, "haproxy.cfg");
+                const text = renderHaproxyConfig(tlsCfg(true), cfg.nodes[0], secrets).replaceAll("/etc/ssl/redis-ha", dir);
+                fs.writeFileSync(file, text.replace(`lua-load ${GUARD_LUA_PATH}`, `lua-load ${path.join(ASSETS, "haproxy-guard.lua")}`));
                 try {
                     execFileSync("haproxy", ["-c", "-f", file], { stdio: "pipe" });
                 } catch (e) {

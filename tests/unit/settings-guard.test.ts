@@ -31,6 +31,12 @@ describe("settings guard", () => {
         assert.match(changed({ runtime: "docker" }).join(), /^redis-ha:runtime changed from packages to docker/);
     });
 
+    it("refuses turning TLS on or off, a stack from before TLS counting as off, with both ways to move", () => {
+        assert.match(changed({ tls: true }).join(), /^redis-ha:tls\.enabled changed from false to true, .*set it back to false, or move to TLS as README "TLS" explains: either a new stack .*or, with downtime, re-create the cluster/);
+        assert.match(refusals({ ...live, tls: true }, live).join(), /^redis-ha:tls\.enabled changed from true to false/);
+        assert.deepStrictEqual(refusals({ ...live, tls: true }, { ...live, tls: true }), []);
+    });
+
     it("refuses switching the server either way, a stack from before the choice counting as redis", () => {
         assert.match(changed({ server: "valkey" }).join(), /^redis-ha:redis\.server changed from redis to valkey, .*set it back to redis, or move as README "Choosing the server" explains/);
         assert.match(refusals({ ...live, server: "valkey" }, live).join(), /^redis-ha:redis\.server changed from valkey to redis/);
