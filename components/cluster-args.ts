@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { OPTIONAL_SECRET_KEYS, parseStackConfig, type ResolvedConfig, type RotatingKey, SECRET_KEYS, type SecretKey, type stackConfigSchema } from "./config";
 import type { ClusterSecrets } from "./redis-node";
+import { type UserCerts, userCertsText } from "./tls-user-certs";
 
 type SchemaInput = z.input<typeof stackConfigSchema>;
 
@@ -29,6 +30,8 @@ export interface ResolvedArgs {
     previousSshPrivateKey?: pulumi.Output<string>;
     /** The passwords, and in `previous` those being retired ({} when none). */
     secrets: ClusterSecrets;
+    /** Certificates the user brought (tlsCertificates), if any. */
+    tlsCertificates?: pulumi.Output<UserCerts>;
 }
 
 /** A value that passes every check of its key, in place of a secret not known yet. */
@@ -42,7 +45,9 @@ export function resolveClusterArgs(args: ClusterArgs): ResolvedArgs {
     for (const key of SECRET_KEYS) {
         const value = args[key];
         if (value === undefined || typeof value === "string") continue;
-        plain[key] = standIn(key);
+        // No stand-in can pass for certificates that must match the nodes: checked once known.
+        if (key === "tlsCertificates") delete plain[key];
+        else plain[key] = standIn(key);
         pending.push(key);
     }
     const previousPending = args.previousPasswords !== undefined && (pulumi.Output.isInstance(args.previousPasswords) || args.previousPasswords instanceof Promise);
@@ -72,5 +77,6 @@ export function resolveClusterArgs(args: ClusterArgs): ResolvedArgs {
             metrics: optional("metricsPassword"),
             previous: pulumi.secret(checked.apply((v) => v.previousPasswords ?? {})),
         },
+        tlsCertificates: args.tlsCertificates === undefined ? undefined : pulumi.secret(checked.apply((v) => userCertsText.parse(v.tlsCertificates))),
     };
 }

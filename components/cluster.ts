@@ -33,7 +33,8 @@ import { RollingRestart } from "./rolling-restart";
 import { sshKeyRotation } from "./ssh-key-rotation";
 import { ContainerGate, rollingOrder } from "./container-gate";
 import type { TlsClientOptions } from "./redis-client";
-import { TlsCertificates } from "./tls-certs";
+import { type IssuedCert, TlsCertificates } from "./tls-certs";
+import { type CertPair, certEnd, type UserCerts } from "./tls-user-certs";
 
 export type { ClusterArgs } from "./cluster-args";
 
@@ -135,7 +136,7 @@ export class RedisHaCluster extends pulumi.ComponentResource {
  * level, named without the cluster's name: the aliases move them in place (nothing replaced).
  */
 function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource) {
-    const { cfg, sshPrivateKey, previousSshPrivateKey, secrets } = resolveClusterArgs(args);
+    const { cfg, sshPrivateKey, previousSshPrivateKey, secrets, tlsCertificates } = resolveClusterArgs(args);
     const child = (old?: string): pulumi.CustomResourceOptions => ({ parent, aliases: [{ ...(old ? { name: old } : {}), parent: pulumi.rootStackResource }] });
     // Per node: its child options, frozen when it is marked down (see frozen.ts).
     const nodeChild = (node: NodeConfig, more: pulumi.CustomResourceOptions) => ({ ...child(), ...more, ...frozenIf(node.down) });
@@ -155,12 +156,15 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     // Each node's SSH host key is pinned first; every command then refuses another key.
     const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, nodeChild(n, { dependsOn: [guard] }))]));
     const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
-    // With TLS: a private CA and a certificate per node naming its address, loopback and the
-    // VIPs (clients reach any node through them); client certificates with tls.authClients.
+    // With TLS: the user's certificates, or a private CA and a certificate per node naming its
+    // address, loopback and the VIPs (clients reach any node through them); client certificates
+    // with tls.authClients.
     const vips = cfg.proxy.nodes.length > 0 ? [cfg.proxy.writeVip!, cfg.proxy.readVip!] : [];
-    const certs = !cfg.tls.enabled
+    const certs: CertSource | undefined = !cfg.tls.enabled
         ? undefined
-        : new TlsCertificates(
+        : tlsCertificates
+          ? userCertSource(tlsCertificates)
+          : new TlsCertificates(
               `${name}-tls`,
               {
                   nodes: cfg.nodes.map((n) => ({ name: n.name, ips: [n.privateIp, "127.0.0.1", ...vips] })),
@@ -416,5 +420,23 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
             sentinelCommandTimeout: 200,
             ...(appTls ? { tls: appTls, sentinelTLS: appTls, enableTLSForSentinelMode: true } : {}),
         }),
+    };
+}
+
+/** Where the cluster's certificates come from: TlsCertificates, or the user's (userCertSource). */
+interface CertSource {
+    caCert: pulumi.Output<string>;
+    nodeCerts: pulumi.Output<Record<string, IssuedCert>>;
+    clientCerts: pulumi.Output<Record<string, IssuedCert>>;
+}
+
+/** The certificates the user brought (tlsCertificates, checked), as TlsCertificates gives its own. */
+function userCertSource(own: pulumi.Output<UserCerts>): CertSource {
+    const issued = (pairs: Record<string, CertPair | undefined> | undefined) =>
+        Object.fromEntries(Object.entries(pairs ?? {}).flatMap(([name, p]) => (p ? [[name, { ...p, notAfter: certEnd(p.cert) }]] : [])));
+    return {
+        caCert: pulumi.unsecret(own.apply((o) => o.ca)),
+        nodeCerts: pulumi.secret(own.apply((o) => issued(o.nodes))),
+        clientCerts: pulumi.secret(own.apply((o) => issued(o.clients))),
     };
 }

@@ -1,5 +1,6 @@
 // Legal but risky settings: warnings at preview (index.ts logs them with pulumi.log.warn).
 import { CONFIG_NAMESPACE, majority, type ResolvedConfig, SECRET_KEYS } from "./config";
+import { certEnd, userCertsText } from "./tls-user-certs";
 
 /**
  * Legal but risky settings, one message each naming the key (for pulumi.log.warn). `isSecret`
@@ -44,6 +45,15 @@ export function configWarnings(cfg: ResolvedConfig, isSecret: (fullKey: string) 
     }
     if (cfg.previousSshPrivateKey !== undefined) {
         warn("previousSshPrivateKey", `is still authorised on the servers: once this run is done, pulumi config rm ${CONFIG_NAMESPACE}:previousSshPrivateKey and run pulumi up to remove it`);
+    }
+    // The user's own certificates are theirs to renew: say so while there is time.
+    const own = cfg.tls.enabled && cfg.tlsCertificates !== undefined ? userCertsText.safeParse(cfg.tlsCertificates).data : undefined;
+    const soon = Date.now() + cfg.tls.renewBeforeDays * 86_400_000;
+    for (const [name, p] of [...Object.entries(own?.nodes ?? {}), ...Object.entries(own?.clients ?? {})]) {
+        const end = p && certEnd(p.cert);
+        if (end && Date.parse(end) < soon) {
+            warn("tlsCertificates", `holds a certificate for ${name} that ends on ${end}, within tls.renewBeforeDays (${cfg.tls.renewBeforeDays}): issue a new one and set it; pulumi up then loads it without restarting Redis`);
+        }
     }
     if (cfg.sentinel.legacyClientAuth) {
         warn(

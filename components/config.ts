@@ -5,6 +5,8 @@ import { z } from "zod";
 import { globCanMatchPrefix } from "./glob";
 import { ipv4Number, networkText, inNetwork, parseNetwork, coveringNetwork, unusableAddress } from "./ipv4";
 import { hostKeyFingerprint } from "./ssh";
+import { certProblems, userCertsText } from "./tls-user-certs";
+import { X509Certificate } from "crypto";
 
 export const CONFIG_NAMESPACE = "redis-ha";
 
@@ -346,7 +348,7 @@ export type PasswordKey = (typeof PASSWORD_KEYS)[number];
 export const PROXY_PASSWORD_KEYS = ["healthCheckPassword", "statsPassword"] as const;
 export type ProxyPasswordKey = (typeof PROXY_PASSWORD_KEYS)[number];
 /** Secret keys that may be left out: the proxy's, the exporter's, and the SSH key being retired. */
-export const OPTIONAL_SECRET_KEYS = [...PROXY_PASSWORD_KEYS, "metricsPassword", "previousSshPrivateKey"] as const;
+export const OPTIONAL_SECRET_KEYS = [...PROXY_PASSWORD_KEYS, "metricsPassword", "previousSshPrivateKey", "tlsCertificates"] as const;
 /** Every key that holds a secret string: the SSH keys and the passwords (previousPasswords holds more). */
 export const SECRET_KEYS = ["sshPrivateKey", ...PASSWORD_KEYS, ...OPTIONAL_SECRET_KEYS] as const;
 /** The passwords that can rotate with both accepted for a while (previousPasswords). */
@@ -420,6 +422,12 @@ export const stackConfigSchema = z
         tls: tlsSchema,
         /** ACL user `metrics` of Redis and Sentinel (read-only monitoring commands), for the exporter. Secret; with metrics.enabled. */
         metricsPassword: password("metricsPassword").optional(),
+        /**
+         * With tls.enabled, certificates of your own instead of the program's CA: JSON with the
+         * CA's certificate, per node a certificate and key, with tls.authClients the clients'.
+         * Secret. README "TLS".
+         */
+        tlsCertificates: z.string().optional(), // JSON, read by userCertsText below (kept as text: it is re-checked as given)
     })
     .superRefine((cfg, ctx) => {
         const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
@@ -554,6 +562,33 @@ export const stackConfigSchema = z
             }
             if (cfg.runtime === "docker") problem(["tls", "enabled"], "is true, which the packages runtime supports only so far; set redis-ha:runtime packages, or leave TLS off");
             if (cfg.metrics.enabled) problem(["tls", "enabled"], "is true together with metrics.enabled: the exporter does not speak TLS to the nodes yet; turn one of them off");
+        }
+        const read = cfg.tlsCertificates === undefined ? undefined : userCertsText.safeParse(cfg.tlsCertificates);
+        for (const issue of read?.error?.issues ?? []) problem(["tlsCertificates", ...(issue.path as (string | number)[])], issue.message);
+        const own = read?.data;
+        if (own && !cfg.tls.enabled) problem(["tlsCertificates"], "is set but tls.enabled is false: set redis-ha:tls.enabled true to use them, or remove the key");
+        if (own && cfg.tls.enabled) {
+            let ca: X509Certificate | undefined;
+            try {
+                ca = new X509Certificate(own.ca);
+                if (!ca.ca) problem(["tlsCertificates", "ca"], "is not a CA certificate (basicConstraints CA:TRUE): give the certificate of the CA that signed the nodes'");
+            } catch (e) {
+                problem(["tlsCertificates", "ca"], `is not a certificate Node can read: ${(e as Error).message}`);
+            }
+            const vips = cfg.proxy.nodes.length > 0 ? [cfg.proxy.writeVip, cfg.proxy.readVip].filter((v): v is string => v !== undefined) : [];
+            for (const n of cfg.nodes) {
+                const p = own.nodes[n.name];
+                if (!p) problem(["tlsCertificates", "nodes"], `has no certificate for node ${n.name}: add "${n.name}": {"cert": …, "key": …}, or remove tlsCertificates to let the program issue them`);
+                else if (ca) for (const why of certProblems(ca, p, [n.privateIp ?? n.host, ...vips])) problem(["tlsCertificates", "nodes", n.name], why);
+            }
+            for (const name of Object.keys(own.nodes)) {
+                if (!cfg.nodes.some((n) => n.name === name)) problem(["tlsCertificates", "nodes", name], "names no node: remove it");
+            }
+            for (const client of ["app", "deployer"] as const) {
+                const p = own.clients?.[client];
+                if (cfg.tls.authClients && !p) problem(["tlsCertificates", "clients"], `has no ${client} certificate, which tls.authClients needs (${client === "app" ? "the outputs hand it to applications" : "the program's own connections present it"})`);
+                else if (p && ca) for (const why of certProblems(ca, p, [])) problem(["tlsCertificates", "clients", client], why);
+            }
         }
         const byValue = new Map<string, string>();
         for (const key of [...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS, "metricsPassword"] as const) {

@@ -69,6 +69,18 @@ export function newPasswords(): Record<PasswordKey, string> {
     return Object.fromEntries(PASSWORD_KEYS.map((k) => [k, randomBytes(24).toString("base64url")])) as Record<PasswordKey, string>;
 }
 
+/** The VIPs the proxy's tests float on the lab's network: .100 for writes, .101 for reads. */
+export function labVips(hosts: LabHost[]) {
+    const subnet = hosts[0].ip.replace(/\.\d+$/, "");
+    return { writeVip: `${subnet}.100`, readVip: `${subnet}.101` };
+}
+
+/** Fresh passwords for a stack with the proxy: every key's, the health check's and the stats page's. */
+export function proxyPasswords() {
+    const suffix = Date.now().toString(36) + "-0123456789";
+    return { ...newPasswords(), healthCheckPassword: `hc-${suffix}`, statsPassword: `st-${suffix}` };
+}
+
 /**
  * Config for a stack on the given lab hosts with the lab's key: lab-sized memory and fast
  * failure detection (down-after 1 s), as scripts/lab-stack.sh sets for the lab stack.

@@ -9,14 +9,12 @@ import { majority } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
 import { benchVip } from "../../scripts/drill/bench";
 import { formatTable, runDrill } from "../../scripts/drill/drill";
-import { askRedis, waitFor, freshStack, lab, labConfig, labHosts, newPasswords, onHost, ROOT } from "./lab";
+import { askRedis, waitFor, freshStack, lab, labConfig, labHosts, labVips, onHost, proxyPasswords, ROOT } from "./lab";
 
 describe("lab proxy: HAProxy on the write and read VIPs", function () {
     const hosts = labHosts();
-    const passwords = { ...newPasswords(), healthCheckPassword: "hc-" + Date.now().toString(36) + "-0123456789", statsPassword: "st-" + Date.now().toString(36) + "-0123456789" };
-    const subnet = hosts[0].ip.replace(/\.\d+$/, "");
-    const writeVip = `${subnet}.100`;
-    const readVip = `${subnet}.101`;
+    const passwords = proxyPasswords();
+    const { writeVip, readVip } = labVips(hosts);
     const figures: string[] = [];
     let stack: Awaited<ReturnType<typeof freshStack>>;
     let outputs: Record<string, any> = {};
@@ -205,7 +203,7 @@ describe("lab proxy: HAProxy on the write and read VIPs", function () {
     it("destroys the proxy with the rest", async () => {
         await stack.destroy();
         for (const h of hosts) {
-            assert.strictEqual(onHost(h.name, `ip -o -4 addr show | grep -c ' ${subnet}\\.10[01]/' || true`).trim(), "0", `${h.name} still holds a VIP`);
+            assert.strictEqual(onHost(h.name, `ip -o -4 addr show | grep -cF -e ' ${writeVip}/' -e ' ${readVip}/' || true`).trim(), "0", `${h.name} still holds a VIP`);
         }
         await stack.workspace.removeStack(stack.name);
     });

@@ -9,7 +9,7 @@
 import * as assert from "assert";
 import Redis, { type RedisOptions } from "ioredis";
 import { labAsync } from "../../lab/hosts";
-import { askRedis, exportState, freshStack, labConfig, labHosts, onHost, waitFor } from "./lab";
+import { askRedis, exportState, freshStack, labConfig, labHosts, labVips, onHost, waitFor } from "./lab";
 import { PASSWORD_KEYS, PROXY_PASSWORD_KEYS } from "../../components/config";
 import { fieldsOf } from "../../components/redis-client";
 
@@ -20,8 +20,7 @@ describe("lab security: attacks that must do no harm", function () {
     const hosts = labHosts();
     const [h1, h2, h3] = hosts;
     const subnet = h1.ip.replace(/\.\d+$/, "");
-    const writeVip = `${subnet}.100`;
-    const readVip = `${subnet}.101`;
+    const { writeVip, readVip } = labVips(hosts);
     // Every password: all 32 punctuation characters, then something to tell them apart.
     const passwords = Object.fromEntries(
         [...PASSWORD_KEYS, ...PROXY_PASSWORD_KEYS].map((k, i) => [k, `${PUNCTUATION}${k}${i}`]),

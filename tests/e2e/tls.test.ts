@@ -4,22 +4,21 @@
 // replicate on); a failover under writers on both paths loses no acknowledged write; the keys
 // stay secret in the state and on the hosts; turning client certificates on is a live change
 // after which a client without one is refused; turning TLS off is refused at preview; destroy
-// takes the TLS files off. Figures (failover window, TLS vs plaintext throughput) are printed.
+// takes the TLS files off; certificates brought by the user are served instead of the program's. Figures (failover window, TLS vs plaintext throughput) are printed.
 import * as assert from "assert";
 import Redis, { type RedisOptions } from "ioredis";
 import { connect as tlsConnect } from "tls";
 import { discoverMaster } from "../../components/discovery";
-import { issueCa } from "../../components/tls-certs";
+import { issueCa, issueCert } from "../../components/tls-certs";
+import { X509Certificate } from "crypto";
 import type { TlsClientOptions } from "../../components/redis-client";
 import { formatTable, runDrill, writer } from "../../scripts/drill/drill";
-import { askRedis, backendFilesContaining, freshStack, labConfig, labHosts, newPasswords, onHost } from "./lab";
+import { askRedis, backendFilesContaining, freshStack, labConfig, labHosts, labVips, onHost, proxyPasswords } from "./lab";
 
 describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function () {
     const hosts = labHosts();
-    const passwords = { ...newPasswords(), healthCheckPassword: "hc-" + Date.now().toString(36) + "-0123456789", statsPassword: "st-" + Date.now().toString(36) + "-0123456789" };
-    const subnet = hosts[0].ip.replace(/\.\d+$/, "");
-    const writeVip = `${subnet}.100`;
-    const readVip = `${subnet}.101`;
+    const passwords = proxyPasswords();
+    const { writeVip, readVip } = labVips(hosts);
     const figures: string[] = [];
     const proxy = JSON.stringify({ nodes: [hosts[0].name, hosts[1].name], writeVip, readVip });
     let stack: Awaited<ReturnType<typeof freshStack>>;
@@ -34,6 +33,15 @@ describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function
         ...(tls === "plain" ? {} : { tls }),
     });
     const role = (opts: RedisOptions) => askRedis(opts, async (c) => String(((await c.call("ROLE")) as unknown[])[0]));
+    /** The serial number of the certificate a TLS listener serves (trusting the outputs' CA). */
+    const peerSerial = (host: string, port: number) =>
+        new Promise<string>((resolve, reject) => {
+            const s = tlsConnect({ host, port, ca: tlsOf().ca }, () => {
+                resolve(s.getPeerCertificate().serialNumber);
+                s.end();
+            });
+            s.on("error", reject);
+        });
     const up = async () => {
         const result = await stack.up();
         outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.value]));
@@ -151,16 +159,8 @@ describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function
     });
 
     it("renews certificates due for renewal live: Redis keeps running (same run_id), every listener serves the new one, no write lost, a re-run is a no-op", async () => {
-        const serial = (host: string, port: number) =>
-            new Promise<string>((resolve, reject) => {
-                const s = tlsConnect({ host, port, ca: tlsOf().ca }, () => {
-                    resolve(s.getPeerCertificate().serialNumber);
-                    s.end();
-                });
-                s.on("error", reject);
-            });
         const endpoints = [...hosts.flatMap((h) => [[h.ip, 6379], [h.ip, 26379]] as const), [writeVip, 6379] as const];
-        const before = await Promise.all(endpoints.map(([h, p]) => serial(h, p)));
+        const before = await Promise.all(endpoints.map(([h, p]) => peerSerial(h, p)));
         const runIds = await Promise.all(hosts.map((h) => askRedis(admin(h.ip), async (c) => /run_id:(\w+)/.exec(await c.info("server"))?.[1])));
         const client = new Redis({ ...outputs.ioredis, lazyConnect: true });
         client.on("error", () => undefined);
@@ -176,7 +176,7 @@ describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function
         client.disconnect();
         figures.push(`writes during the renewal: ${w.acked.length} acknowledged, lost ${lost}`);
         assert.strictEqual(lost, 0);
-        const after = await Promise.all(endpoints.map(([h, p]) => serial(h, p)));
+        const after = await Promise.all(endpoints.map(([h, p]) => peerSerial(h, p)));
         endpoints.forEach(([h, p], i) => assert.notStrictEqual(after[i], before[i], `${h}:${p} still serves the old certificate`));
         assert.deepStrictEqual(await Promise.all(hosts.map((h) => askRedis(admin(h.ip), async (c) => /run_id:(\w+)/.exec(await c.info("server"))?.[1]))), runIds, "a Redis restarted");
         const again = await stack.up();
@@ -207,6 +207,32 @@ describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function
     it("destroys everything, the TLS files with it", async () => {
         await stack.destroy();
         for (const h of hosts) assert.strictEqual(onHost(h.name, "test -e /etc/ssl/redis-ha && echo left || echo gone").trim(), "gone");
+    });
+
+    it("deploys with certificates brought by the user (tlsCertificates): the nodes serve them, the outputs trust their CA", async () => {
+        const ca = await issueCa("the user's own CA", 30);
+        const nodes = Object.fromEntries(
+            await Promise.all(hosts.map(async (h) => [h.name, await issueCert(ca, { name: h.name, ips: [h.ip, writeVip, readVip] }, 20)] as const)),
+        );
+        const given = Object.fromEntries(Object.entries(nodes).map(([name, c]) => [name, { cert: c.cert, key: c.key }]));
+        await stack.setConfig("redis-ha:tls", { value: JSON.stringify({ enabled: true, renewBeforeDays: 10 }) });
+        await stack.setConfig("redis-ha:tlsCertificates", { value: JSON.stringify({ ca: ca.cert, nodes: given }), secret: true });
+        await up();
+        assert.strictEqual(outputs.tlsCaCertificate, ca.cert);
+        for (const h of hosts) {
+            const served = await peerSerial(h.ip, 6379);
+            assert.strictEqual(served, new X509Certificate(nodes[h.name].cert).serialNumber, `${h.name} does not serve the user's certificate`);
+        }
+        const client = new Redis({ ...outputs.ioredis, lazyConnect: true });
+        client.on("error", () => undefined);
+        try {
+            await client.connect();
+            await client.set("tls:own", "yes");
+            assert.strictEqual(await askRedis({ ...outputs.vipClient }, (c) => c.get("tls:own")), "yes");
+        } finally {
+            client.disconnect();
+        }
+        await stack.destroy();
         await stack.workspace.removeStack("lab-tls");
     });
 });

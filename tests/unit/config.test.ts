@@ -6,6 +6,7 @@ import { configWarnings } from "../../components/config-warnings";
 import { globCanMatchPrefix } from "../../components/glob";
 import { listenSettings, redisSettings, sentinelPingPeriodMs } from "../../components/render";
 import { hostKeyFingerprint } from "../../components/ssh";
+import { issueCa, issueCert } from "../../components/tls-certs";
 import { KEY, PASSWORDS, proxiedConfig } from "./fixtures";
 
 const good = () => ({
@@ -462,4 +463,47 @@ describe("stack config: TLS", () => {
         ["TLS with the metrics exporter", (c) => Object.assign(c, { metrics: { enabled: true }, metricsPassword: "metrics-password-0123456789" }), /^redis-ha:tls\.enabled is true together with metrics\.enabled/],
         ["an unknown TLS key", (c) => (c.tls = { enabled: true, allowPlaintext: true }), /^redis-ha:tls /],
     ]);
+});
+
+describe("stack config: TLS certificates brought by the user", () => {
+    let own: { ca: string; nodes: Record<string, { cert: string; key: string }>; clients?: Record<string, { cert: string; key: string }> };
+    let stranger: { cert: string; key: string };
+    before(async () => {
+        const ca = await issueCa("own CA", 30);
+        const nodes = Object.fromEntries(await Promise.all(good().nodes.map(async (n) => [n.name, await issueCert(ca, { name: n.name, ips: [(n as { privateIp?: string }).privateIp ?? n.host] }, 20)] as const)));
+        own = { ca: ca.cert, nodes: Object.fromEntries(Object.entries(nodes).map(([k, v]) => [k, { cert: v.cert, key: v.key }])) };
+        const other = await issueCa("other CA", 30);
+        stranger = await issueCert(other, { name: "x", ips: [good().nodes[0].host] }, 20);
+    });
+    const withOwn = (certs: unknown, tls: Record<string, unknown> = { enabled: true }) => ({ ...good(), tls, tlsCertificates: typeof certs === "string" ? certs : JSON.stringify(certs) });
+    const first = () => good().nodes[0].name;
+
+    it("accepts a CA and a certificate per node that names the node's address", () => {
+        assert.deepStrictEqual(problemsOf(withOwn(own)), []);
+    });
+
+    it("rejects what would not work, naming the node and the fix", () => {
+        const cases: [unknown, Record<string, unknown> | undefined, RegExp][] = [
+            ["{not json", undefined, /^redis-ha:tlsCertificates is not JSON/],
+            [own, { enabled: false }, /^redis-ha:tlsCertificates is set but tls\.enabled is false/],
+            [{ ...own, nodes: { ...own.nodes, [first()]: undefined } }, undefined, new RegExp(`^redis-ha:tlsCertificates\\.nodes has no certificate for node ${first()}`)],
+            [{ ...own, nodes: { ...own.nodes, [first()]: { cert: stranger.cert, key: stranger.key } } }, undefined, new RegExp(`^redis-ha:tlsCertificates\\.nodes\\.${first()} cert is not signed by the CA`)],
+            [{ ...own, nodes: { ...own.nodes, [first()]: { cert: own.nodes[first()].cert, key: stranger.key } } }, undefined, /key does not belong to cert/],
+            [{ ...own, nodes: { ...own.nodes, [first()]: own.nodes[good().nodes[1].name] } }, undefined, /cert does not name 10\.\S+ in its subjectAltName/],
+            [{ ...own, nodes: { ...own.nodes, ghost: own.nodes[first()] } }, undefined, /^redis-ha:tlsCertificates\.nodes\.ghost names no node/],
+            [own, { enabled: true, authClients: true }, /^redis-ha:tlsCertificates\.clients has no app certificate/],
+        ];
+        for (const [certs, tls, expected] of cases) {
+            const problems = problemsOf(withOwn(certs, tls));
+            assert.ok(problems.some((p) => expected.test(p)), `no problem matched ${expected}:\n${problems.join("\n")}`);
+        }
+    });
+
+    it("warns while a certificate of the user's is within renewBeforeDays", () => {
+        const cfg = parseStackConfig(withOwn(own, { enabled: true, validityDays: 365, renewBeforeDays: 25 }));
+        const warnings = configWarnings(cfg, () => true).filter((w) => w.startsWith("redis-ha:tlsCertificates"));
+        assert.strictEqual(warnings.length, good().nodes.length, warnings.join("\n"));
+        assert.match(warnings[0], /ends on .*within tls\.renewBeforeDays \(25\): issue a new one/);
+        assert.deepStrictEqual(configWarnings(parseStackConfig(withOwn(own, { enabled: true, renewBeforeDays: 10 })), () => true).filter((w) => w.startsWith("redis-ha:tlsCertificates")), []);
+    });
 });
