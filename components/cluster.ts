@@ -5,7 +5,8 @@
 // master election (with no sentinel majority, the node with the newest data); then Sentinel on
 // every node; then the membership (leavers handed over, stopped and forgotten); then the
 // rolling restart of the nodes that need one (rolling-restart.ts); then the agreement waiter;
-// then the VIP proxy. Nodes marked down are left as they were (frozen.ts).
+// then the VIP proxy. Nodes marked down are left as they were (frozen.ts). With tls.enabled the
+// certificates come first (cluster-tls.ts), and everything that connects speaks TLS.
 // The runtime (packages or docker) decides how Redis and Sentinel run. Its outputs are what
 // applications plug into their Redis clients (index.ts exports them for the stack).
 import * as pulumi from "@pulumi/pulumi";
@@ -33,8 +34,7 @@ import { RollingRestart } from "./rolling-restart";
 import { sshKeyRotation } from "./ssh-key-rotation";
 import { ContainerGate, rollingOrder } from "./container-gate";
 import type { TlsClientOptions } from "./redis-client";
-import { type IssuedCert, TlsCertificates } from "./tls-certs";
-import { type CertPair, certEnd, type UserCerts } from "./tls-user-certs";
+import { clusterTls } from "./cluster-tls";
 
 export type { ClusterArgs } from "./cluster-args";
 
@@ -156,32 +156,9 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     // Each node's SSH host key is pinned first; every command then refuses another key.
     const ssh = new Map(cfg.nodes.map((n) => [n.name, nodeSsh(n, sshPrivateKey, cfg.sshTimeoutSeconds, nodeChild(n, { dependsOn: [guard] }))]));
     const connections = new Map([...ssh].map(([name, s]) => [name, s.connection]));
-    // With TLS: the user's certificates, or a private CA and a certificate per node naming its
-    // address, loopback and the VIPs (clients reach any node through them); client certificates
-    // with tls.authClients.
-    const vips = cfg.proxy.nodes.length > 0 ? [cfg.proxy.writeVip!, cfg.proxy.readVip!] : [];
-    const certs: CertSource | undefined = !cfg.tls.enabled
-        ? undefined
-        : tlsCertificates
-          ? userCertSource(tlsCertificates)
-          : new TlsCertificates(
-              `${name}-tls`,
-              {
-                  nodes: cfg.nodes.map((n) => ({ name: n.name, ips: [n.privateIp, "127.0.0.1", ...vips] })),
-                  clients: cfg.tls.authClients ? ["app", "deployer"] : [],
-                  validityDays: cfg.tls.validityDays,
-                  renewBeforeDays: cfg.tls.renewBeforeDays,
-                  caName: `redis-ha ${name} CA`,
-              },
-              child(),
-          );
-    /** What a client (the deployer's, or the `app` one in the outputs) needs with TLS. */
-    const clientTls = (client: string): pulumi.Output<TlsClientOptions> | undefined =>
-        certs && pulumi.secret(pulumi.all([certs.caCert, certs.clientCerts]).apply(([ca, c]) => ({ ca, ...(c[client] ? { cert: c[client].cert, key: c[client].key } : {}) })));
-    const deployerTls = clientTls("deployer");
-    const certUntil = (node: string) => pulumi.unsecret(certs!.nodeCerts.apply((c) => c[node].notAfter));
-    const nodeTls = (node: NodeConfig) =>
-        certs && pulumi.secret(pulumi.all([certs.caCert, certs.nodeCerts]).apply(([ca, c]) => ({ ca, cert: c[node.name].cert, key: c[node.name].key })));
+    // With TLS: the certificates, and what the deployer's own connections present (cluster-tls.ts).
+    const tls = clusterTls(name, cfg, tlsCertificates, child());
+    const deployerTls = tls?.client("deployer");
     const redisEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.redis.port }));
     const sentinelEndpoints: NodeEndpoint[] = cfg.nodes.map((n) => ({ name: n.name, host: n.privateIp, port: cfg.sentinel.port }));
     const isLive = (e: NodeEndpoint) => live.some((n) => n.name === e.name);
@@ -232,7 +209,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         );
         preps.set(node.name, prep);
         const gated = docker && !node.down ? [gateOf(node)] : undefined;
-        const redisNode = new RedisNode(node.name, { cfg, node, connection, secrets, runtime, after: gated, tls: nodeTls(node) }, nodeChild(node, { dependsOn: prep.done }));
+        const redisNode = new RedisNode(node.name, { cfg, node, connection, secrets, runtime, after: gated, tls: tls?.node(node) }, nodeChild(node, { dependsOn: prep.done }));
         containers.redis.set(node.name, redisNode.ready);
         return redisNode;
     });
@@ -265,7 +242,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                 secrets,
                 runtime,
                 after: docker && !node.down ? previous(node.name, containers.sentinel) : undefined,
-                ...(certs ? { certUntil: certUntil(node.name) } : {}),
+                ...(tls ? { certUntil: tls.until(node.name) } : {}),
             },
             nodeChild(node, { dependsOn: [election] }),
         );
@@ -367,7 +344,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                       down,
                       checkAfter: [agreement],
                       tls: deployerTls,
-                      ...(certs ? { certUntil } : {}),
+                      ...(tls ? { certUntil: tls.until } : {}),
                   },
                   { ...child("vip-proxy"), dependsOn: [...redis.map((r) => r.ready), ...sentinels.map((s) => s.ready)] },
               );
@@ -381,7 +358,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         }),
     );
 
-    const appTls = clientTls("app");
+    const appTls = tls?.client("app");
     return {
         masterName: cfg.sentinel.masterName,
         sentinels: sentinelEndpoints.map(({ host, port }) => ({ host, port })),
@@ -402,7 +379,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
         proxyStats: proxy?.statsUrls,
         /** With a proxy: spreads into `new Redis({...})` of ioredis to reach the master through the write VIP. */
         vipClient: proxy && pulumi.secret({ ...proxy.write, username: "app", password: secrets.app, ...CLIENT_TIMEOUTS, ...(appTls ? { tls: appTls } : {}) }),
-        tlsCaCertificate: certs?.caCert,
+        tlsCaCertificate: tls?.caCert,
         /** With metrics.enabled: what Prometheus scrapes, per node (README "Metrics"). */
         metricsTargets: cfg.metrics.enabled ? exporters.map((e) => e.targets) : undefined,
         /**
@@ -423,20 +400,3 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
     };
 }
 
-/** Where the cluster's certificates come from: TlsCertificates, or the user's (userCertSource). */
-interface CertSource {
-    caCert: pulumi.Output<string>;
-    nodeCerts: pulumi.Output<Record<string, IssuedCert>>;
-    clientCerts: pulumi.Output<Record<string, IssuedCert>>;
-}
-
-/** The certificates the user brought (tlsCertificates, checked), as TlsCertificates gives its own. */
-function userCertSource(own: pulumi.Output<UserCerts>): CertSource {
-    const issued = (pairs: Record<string, CertPair | undefined> | undefined) =>
-        Object.fromEntries(Object.entries(pairs ?? {}).flatMap(([name, p]) => (p ? [[name, { ...p, notAfter: certEnd(p.cert) }]] : [])));
-    return {
-        caCert: pulumi.unsecret(own.apply((o) => o.ca)),
-        nodeCerts: pulumi.secret(own.apply((o) => issued(o.nodes))),
-        clientCerts: pulumi.secret(own.apply((o) => issued(o.clients))),
-    };
-}

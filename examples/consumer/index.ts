@@ -9,9 +9,10 @@
 //   const options = redisHa.requireOutput("ioredis");   // spread into new Redis({...})
 import Redis, { RedisOptions } from "ioredis";
 
+// With tls.enabled both carry `tls` (and ioredis `sentinelTLS`): spread as they are.
 interface Outputs {
     ioredis: RedisOptions;
-    vipClient?: { host: string; port: number; username: string; password: string };
+    vipClient?: RedisOptions;
 }
 
 async function readStdin(): Promise<string> {

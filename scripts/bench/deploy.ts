@@ -46,12 +46,12 @@ export class LabDeploys {
         return timed(() => run("bash", ["scripts/hand-deploy.sh"], env));
     }
 
-    /** `pulumi up` of a new stack onto fresh hosts (the stack's configuration is set beforehand). */
-    pulumiFresh(stack: string): number {
+    /** `pulumi up` of a new stack onto fresh hosts (the stack's configuration is set beforehand, with `config`'s paths). */
+    pulumiFresh(stack: string, config: Record<string, string> = {}): number {
         this.fresh();
         this.forget(stack);
         this.stacks.add(stack);
-        return this.pulumiUp(stack, true);
+        return this.pulumiUp(stack, true, config);
     }
 
     /** The stacks pulumiFresh made: down() forgets them with the hosts they described. */
@@ -68,8 +68,9 @@ export class LabDeploys {
     }
 
     /** `pulumi up` of the stack as it is; with `configure`, after scripts/lab-stack.sh set it up. */
-    pulumiUp(stack: string, configure = false): number {
+    pulumiUp(stack: string, configure = false, config: Record<string, string> = {}): number {
         if (configure) run("bash", ["scripts/lab-stack.sh", stack], { LAB_HOSTS: String(this.hosts) });
+        for (const [key, value] of Object.entries(config)) run("pulumi", ["config", "set", "--stack", stack, "--path", key, value]);
         return timed(() => run("pulumi", ["up", "--yes", "--skip-preview", "--stack", stack]));
     }
 

@@ -5,21 +5,27 @@
 // 2. failovers: seconds without a successful write after the master is taken down each way,
 //    through Sentinel and through the write VIP, with the stack outputs' client options as is
 //    (plus the retryStrategy the README tells applications to add);
-// 3. redis-benchmark through the write VIP against straight to the master (-P 1 and -P 16).
-// BENCH_PARTS=deploy,failover,throughput (the default) chooses parts. Tears the lab down at the
+// 3. redis-benchmark through the write VIP against straight to the master (-P 1 and -P 16);
+// 4. with tls.enabled: the failovers of 2., and redis-benchmark with TLS against in clear on the
+//    same master (a plaintext port opened for the comparison).
+// BENCH_PARTS=deploy,failover,throughput,tls (the default) chooses parts. Tears the lab down at the
 // end, pass or fail, and removes the stacks it made.
+import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
 import { majority } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
-import { benchVip } from "../drill/bench";
+import { asAdmin } from "../../components/redis-client";
+import { benchCompare, benchVip } from "../drill/bench";
 import { Mode, MODES, runDrill } from "../drill/drill";
 import { drillTarget } from "../drill/stack";
 import { LabDeploys } from "./deploy";
 import { fmt, spread } from "./stats";
 
 const N = Number(process.env.BENCH_N ?? 5);
-const PARTS = (process.env.BENCH_PARTS ?? "deploy,failover,throughput").split(",");
+const PARTS = (process.env.BENCH_PARTS ?? "deploy,failover,throughput,tls").split(",");
 const STACK = "lab-bench";
+const STACK_TLS = "lab-bench-tls";
 const log = (l: string) => console.error(`[bench] ${l}`);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 
@@ -37,6 +43,14 @@ async function main() {
             const target = drillTarget(STACK);
             if (PARTS.includes("failover")) await failovers(target, out);
             if (PARTS.includes("throughput")) await throughput(target, out);
+        }
+        if (PARTS.includes("tls")) {
+            three.pulumiFresh(STACK_TLS, { "redis-ha:tls.enabled": "true" });
+            const target = drillTarget(STACK_TLS);
+            out("With `tls.enabled`:");
+            out();
+            await failovers(target, out);
+            await tlsThroughput(target, out);
         }
     } finally {
         three.down(); // also after a failure: no lab left running, no stack describing gone hosts
@@ -114,6 +128,30 @@ async function throughput(target: ReturnType<typeof drillTarget>, out: (l?: stri
         for (const b of benchVip(master, target.write, target.appPassword, 3, pipeline === 1 ? 20000 : 200000, pipeline)) {
             out(`| ${b.test} -P ${pipeline} | ${b.direct.toFixed(0)} | ${b.vip.toFixed(0)} | ${b.ratio} |`);
         }
+    }
+}
+
+/** 4. With TLS against in clear, on the same master: a plaintext port is opened for the comparison, and closed again. */
+async function tlsThroughput(target: ReturnType<typeof drillTarget>, out: (l?: string) => void) {
+    const master = await discoverMaster(target.sentinels, target.masterName, target.sentinelPassword, { minVotes: majority(target.sentinels.length), tls: target.tls });
+    if (!master) throw new Error("no majority of the sentinels names a master");
+    const setPort = (port: number) => asAdmin(master.host, master.port, target.adminPassword, (c) => c.call("CONFIG", "SET", "port", String(port)), target.tls);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-bench-"));
+    const ca = path.join(dir, "ca.crt");
+    fs.writeFileSync(ca, target.tls!.ca);
+    await setPort(6390);
+    try {
+        out("| redis-benchmark -c 20 (requests/s, medians of 3 interleaved rounds) | in clear | TLS | ratio |");
+        out("|---|---|---|---|");
+        for (const pipeline of [1, 16]) {
+            const tls = { ...master, args: ["--tls", "--cacert", ca] };
+            for (const b of benchCompare({ host: master.host, port: 6390 }, tls, target.appPassword, 3, pipeline === 1 ? 20000 : 200000, pipeline)) {
+                out(`| ${b.test} -P ${pipeline} | ${b.direct.toFixed(0)} | ${b.vip.toFixed(0)} | ${b.ratio} |`);
+            }
+        }
+    } finally {
+        await setPort(0);
+        fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 

@@ -1,25 +1,30 @@
-// redis-benchmark through the write VIP and straight to the master, interleaved in one run
-// (this machine is noisy), as the `app` user, with a given pipeline depth (-P). Returns
-// requests per second and the ratio.
+// redis-benchmark against two targets, interleaved in one run (this machine is noisy), as the
+// `app` user, with a given pipeline depth (-P): through the write VIP against straight to the
+// master, or with TLS against in clear. Returns requests per second and the ratio.
 import { execFileSync } from "child_process";
 import type { Endpoint } from "../../components/endpoint";
 import { median } from "../bench/stats";
 
 export interface BenchResult {
     test: string;
+    /** The yardstick's requests per second (straight to the master, or in clear). */
     direct: number;
+    /** The compared target's (through the VIP, or with TLS). */
     vip: number;
     ratio: number;
 }
 
+/** Where redis-benchmark connects, with its extra arguments (e.g. --tls --cacert <file>). */
+export interface BenchTarget extends Endpoint {
+    args?: string[];
+}
+
 /** Requests per second of one redis-benchmark run, by test name (SET, GET). */
-function benchmark(host: string, port: number, password: string, requests: number, pipeline: number): Record<string, number> {
+function benchmark(target: BenchTarget, password: string, requests: number, pipeline: number): Record<string, number> {
     // -a puts the password on this machine's command line (redis-benchmark has no other way);
     // it is the lab's, and the lab runs on this machine only.
-    const csv = execFileSync("redis-benchmark", ["-h", host, "-p", String(port), "--user", "app", "-a", password, "-t", "set,get", "-n", String(requests), "-c", "20", "-P", String(pipeline), "--csv"], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-    });
+    const args = ["-h", target.host, "-p", String(target.port), ...(target.args ?? []), "--user", "app", "-a", password, "-t", "set,get", "-n", String(requests), "-c", "20", "-P", String(pipeline), "--csv"];
+    const csv = execFileSync("redis-benchmark", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
     const rps: Record<string, number> = {};
     for (const line of csv.trim().split("\n").slice(1)) {
         const [test, value] = line.split(",").map((c) => c.replace(/"/g, ""));
@@ -28,17 +33,21 @@ function benchmark(host: string, port: number, password: string, requests: numbe
     return rps;
 }
 
-export function benchVip(master: Endpoint, vip: Endpoint, password: string, rounds = 3, requests = 20000, pipeline = 1): BenchResult[] {
+/** `compared` against `yardstick`, medians of `rounds` interleaved runs. */
+export function benchCompare(yardstick: BenchTarget, compared: BenchTarget, password: string, rounds = 3, requests = 20000, pipeline = 1): BenchResult[] {
     const direct: Record<string, number[]> = {};
-    const viaVip: Record<string, number[]> = {};
+    const other: Record<string, number[]> = {};
     for (let i = 0; i < rounds; i++) {
-        for (const [into, target] of [[direct, master], [viaVip, vip]] as const) {
-            for (const [test, rps] of Object.entries(benchmark(target.host, target.port, password, requests, pipeline))) (into[test] ??= []).push(rps);
+        for (const [into, target] of [[direct, yardstick], [other, compared]] as const) {
+            for (const [test, rps] of Object.entries(benchmark(target, password, requests, pipeline))) (into[test] ??= []).push(rps);
         }
     }
     return Object.keys(direct).map((test) => {
         const d = median(direct[test]);
-        const v = median(viaVip[test]);
+        const v = median(other[test]);
         return { test, direct: d, vip: v, ratio: Math.round((v / d) * 100) / 100 };
     });
 }
+
+/** Through the write VIP against straight to the master. */
+export const benchVip = (master: Endpoint, vip: Endpoint, password: string, rounds = 3, requests = 20000, pipeline = 1) => benchCompare(master, vip, password, rounds, requests, pipeline);

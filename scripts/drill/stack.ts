@@ -23,5 +23,7 @@ export function drillTarget(stack: string): DrillTarget & { write: Endpoint; app
         write: out.write,
         sentinels: out.sentinels,
         sentinelPassword: out.ioredis.sentinelPassword,
+        // With TLS: the drill's own connections trust the CA (and present the app's certificate).
+        ...(out.ioredis.tls ? { tls: out.ioredis.tls } : {}),
     };
 }

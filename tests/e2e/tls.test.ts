@@ -13,7 +13,8 @@ import { issueCa, issueCert } from "../../components/tls-certs";
 import { X509Certificate } from "crypto";
 import type { TlsClientOptions } from "../../components/redis-client";
 import { formatTable, runDrill, writer } from "../../scripts/drill/drill";
-import { askRedis, backendFilesContaining, freshStack, labConfig, labHosts, labVips, onHost, proxyPasswords } from "./lab";
+import { askRedis, backendFilesContaining, freshStack, labConfig, labHosts, labVips, onHost, proxyPasswords, ROOT } from "./lab";
+import { execFileSync } from "child_process";
 
 describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function () {
     const hosts = labHosts();
@@ -183,7 +184,7 @@ describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function
         assert.deepStrictEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"], "the run after the renewal changed something");
     });
 
-    it("requires client certificates once tls.authClients is on (a live change); the outputs carry the app's", async () => {
+    it("requires client certificates once tls.authClients is on (a live change); the outputs carry the app's, and the example consumer works with them", async () => {
         await stack.setConfig("redis-ha:tls", { value: JSON.stringify({ enabled: true, authClients: true, validityDays: 366, renewBeforeDays: 365 }) });
         await up();
         const tls = tlsOf();
@@ -196,6 +197,9 @@ describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function
         }
         assert.strictEqual(await role(admin(writeVip, 6379, caOnly)), undefined);
         assert.strictEqual(await role({ ...outputs.vipClient }), "master");
+        // The example consumer, given the outputs as they are, works through both paths.
+        const out = execFileSync("npx", ["ts-node", "examples/consumer/index.ts"], { cwd: ROOT, input: JSON.stringify(outputs), encoding: "utf8", stdio: ["pipe", "pipe", "ignore"] });
+        assert.deepStrictEqual(JSON.parse(out), { sentinelRole: "master", readThroughVip: "written through the sentinels", vipRole: "master", readThroughSentinels: "written through the VIP" });
     });
 
     it("refuses turning TLS off on the live stack at preview, naming the key and the way", async () => {

@@ -7,6 +7,7 @@ import { type ClusterArgs, RedisHaCluster } from "../../components/cluster";
 import { ConfigError } from "../../components/config";
 import { KEY, PASSWORDS } from "./fixtures";
 import { outputOf, plain, recorded } from "./mocks";
+import { issueCa, issueCert } from "../../components/tls-certs";
 
 const nodes = ["1", "2", "3"].map((i) => ({ name: `lib-${i}`, host: `192.0.2.${i}`, privateIp: `10.0.30.${i}` }));
 const args = (extra: Partial<ClusterArgs> = {}): ClusterArgs => ({ nodes, sshPrivateKey: KEY, redis: { maxmemory: "1gb" }, ...PASSWORDS, ...extra });
@@ -91,5 +92,63 @@ describe("RedisHaCluster (mocks)", () => {
         // A Redis cluster's scripts get no SERVER: stacks from before the choice see no change.
         const redisSteps = recorded.filter((r) => r.name.startsWith("lib-1-") && plain(r.inputs).environment);
         assert.ok(redisSteps.length > 0 && redisSteps.every((r) => !("SERVER" in plain(r.inputs).environment)));
+    });
+});
+
+describe("RedisHaCluster with TLS (mocks)", () => {
+    const tlsNodes = (prefix: string) => nodes.map((n) => ({ ...n, name: `${prefix}${n.name.slice(3)}` }));
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+    it("issues a certificate per node naming its address and loopback, sends each node its own key on stdin only, and hands clients the CA", async () => {
+        const from = recorded.length;
+        const cluster = new RedisHaCluster("tl", args({ nodes: tlsNodes("tl"), tls: { enabled: true } }));
+        const client = await outputOf(cluster.ioredis);
+        await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes["tl-1"].kernel]));
+        const mine = recorded.slice(from);
+        const inputs = (name: string) => plain(mine.find((r) => r.name === name)!.inputs);
+        assert.deepStrictEqual(inputs("tl-tls").nodes[0], { name: "tl-1", ips: ["10.0.30.1", "127.0.0.1"] });
+        assert.deepStrictEqual(inputs("tl-tls").clients, []);
+        assert.deepStrictEqual([client.tls, client.sentinelTLS, client.enableTLSForSentinelMode], [{ ca: "ca-cert" }, { ca: "ca-cert" }, true]);
+        assert.strictEqual(await outputOf(cluster.tlsCaCertificate!), "ca-cert");
+        const redis = mine.find((r) => r.name === "tl-1-redis")!;
+        assert.match(plain(redis.inputs.stdin), new RegExp(`^tls-key ${b64("key-of-tl-1")}$`, "m"));
+        assert.doesNotMatch(plain(redis.inputs.stdin), /key-of-tl-2|tls-key .*\n(.|\n)*tls-key/);
+        assert.strictEqual(inputs("tl-1-redis").environment.TLS_DIR, "/etc/ssl/redis-ha");
+        assert.match(inputs("tl-1-redis").environment.REDIS_SETTINGS, /^port 0\ntls-port 6379\n/m);
+        assert.match(inputs("tl-1-sentinel").environment.SENTINEL_LISTEN, /^port 0\ntls-port 26379\n/);
+        assert.strictEqual(inputs("tl-1-sentinel").environment.TLS_CERT_UNTIL, "2027-12-05T00:00:00.000Z");
+        assert.strictEqual(inputs("tl-runtime").tls, true);
+        // The deployer's own connections trust the CA; keys reach no resource in clear.
+        assert.deepStrictEqual(plain(inputs("tl-sentinel-agreement").tls), { ca: "ca-cert" });
+        for (const r of mine) {
+            if (r.name === "tl-tls") continue;
+            const clear = JSON.stringify(r.inputs, (_k, v) => (v && typeof v === "object" && "4dabf18193072939515e22adb298388d" in v ? "[secret]" : v));
+            assert.ok(!/key-of-|ca-key/.test(clear), `${r.name} has a key in clear`);
+        }
+    });
+
+    it("with tls.authClients, issues app and deployer certificates: the outputs carry the app's, the deployer's own connections present theirs", async () => {
+        const from = recorded.length;
+        const cluster = new RedisHaCluster("ta", args({ nodes: tlsNodes("ta"), tls: { enabled: true, authClients: true } }));
+        const client = await outputOf(cluster.ioredis);
+        await outputOf(cluster.currentMaster);
+        const mine = recorded.slice(from);
+        assert.deepStrictEqual(client.tls, { ca: "ca-cert", cert: "cert-of-app", key: "key-of-app" });
+        assert.deepStrictEqual(plain(mine.find((r) => r.name === "ta-sentinel-agreement")!.inputs.tls), { ca: "ca-cert", cert: "cert-of-deployer", key: "key-of-deployer" });
+    });
+
+    it("with certificates brought by the user, makes no CA and hands out theirs", async () => {
+        const ca = await issueCa("user CA", 30);
+        const own = Object.fromEntries(await Promise.all(tlsNodes("tu").map(async (n) => [n.name, await issueCert(ca, { name: n.name, ips: [n.privateIp] }, 20)] as const)));
+        const given = JSON.stringify({ ca: ca.cert, nodes: Object.fromEntries(Object.entries(own).map(([k, v]) => [k, { cert: v.cert, key: v.key }])) });
+        const from = recorded.length;
+        const cluster = new RedisHaCluster("tu", args({ nodes: tlsNodes("tu"), tls: { enabled: true }, tlsCertificates: pulumi.secret(given) }));
+        const client = await outputOf(cluster.ioredis);
+        await outputOf(cluster.currentMaster);
+        const mine = recorded.slice(from);
+        assert.ok(!mine.some((r) => r.name === "tu-tls"), "a CA was made");
+        assert.deepStrictEqual(client.tls, { ca: ca.cert });
+        assert.match(plain(mine.find((r) => r.name === "tu-1-redis")!.inputs.stdin), new RegExp(`^tls-key ${b64(own["tu-1"].key)}$`, "m"));
+        assert.strictEqual(plain(mine.find((r) => r.name === "tu-1-sentinel")!.inputs.environment).TLS_CERT_UNTIL, own["tu-1"].notAfter);
     });
 });

@@ -38,6 +38,14 @@ pulumi.runtime.setMocks(
             }
             // The rollout read redis-1 only (as if the others were down): they keep the packages step's versions.
             if (args.name.endsWith("rolling-restart")) state.runs = { "redis-1": { version: "7.0.15", packages: { "redis-server": "5:7.0.15-1~deb12u10" } } };
+            // The private CA: stand-in PEM text, one certificate per node and client named after it.
+            if (args.name.endsWith("-tls")) {
+                const issued = (name: string) => ({ cert: `cert-of-${name}`, key: `key-of-${name}`, notAfter: "2027-12-05T00:00:00.000Z" });
+                state.caCert = "ca-cert";
+                state.caKey = "ca-key";
+                state.nodeCerts = Object.fromEntries((args.inputs.nodes as { name: string }[]).map((n) => [n.name, issued(n.name)]));
+                state.clientCerts = Object.fromEntries((args.inputs.clients as string[]).map((c) => [c, issued(c)]));
+            }
             if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:mock-${args.inputs.name}`;
             return { id: `${args.name}-id`, state };
         },
