@@ -226,8 +226,9 @@ wait_peers_take_password() {
 # CONFIG SET), and it reads its TLS files only at start. So when a line differs from
 # sentinel.conf (tls.authClients turned on or off), or the node's certificate is newer than the
 # running sentinel (renewed by redis-node.sh in this run), the sentinel stops, those lines are
-# replaced while it is down (it rewrites its own file while it runs), and it starts again. The
-# data path is untouched; the other sentinels keep their majority.
+# replaced while it is down (it rewrites its own file while it runs), and it starts again, in
+# about a second. Redis is untouched; as the sentinels' steps run side by side, no failover can
+# start meanwhile.
 apply_listen() {
     local key value stale="" started
     while read -r key value; do
