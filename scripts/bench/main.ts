@@ -16,7 +16,7 @@ import * as path from "path";
 import { majority } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
 import { asAdmin } from "../../components/redis-client";
-import { benchCompare, benchVip } from "../drill/bench";
+import { benchCompare, benchVip, tlsBenchArgs } from "../drill/bench";
 import { Mode, MODES, runDrill } from "../drill/drill";
 import { drillTarget } from "../drill/stack";
 import { LabDeploys } from "./deploy";
@@ -137,14 +137,13 @@ async function tlsThroughput(target: ReturnType<typeof drillTarget>, out: (l?: s
     if (!master) throw new Error("no majority of the sentinels names a master");
     const setPort = (port: number) => asAdmin(master.host, master.port, target.adminPassword, (c) => c.call("CONFIG", "SET", "port", String(port)), target.tls);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-bench-"));
-    const ca = path.join(dir, "ca.crt");
-    fs.writeFileSync(ca, target.tls!.ca);
+    const tlsArgs = tlsBenchArgs(target.tls, dir);
     await setPort(6390);
     try {
         out("| redis-benchmark -c 20 (requests/s, medians of 3 interleaved rounds) | in clear | TLS | ratio |");
         out("|---|---|---|---|");
         for (const pipeline of [1, 16]) {
-            const tls = { ...master, args: ["--tls", "--cacert", ca] };
+            const tls = { ...master, args: tlsArgs };
             for (const b of benchCompare({ host: master.host, port: 6390 }, tls, target.appPassword, 3, pipeline === 1 ? 20000 : 200000, pipeline)) {
                 out(`| ${b.test} -P ${pipeline} | ${b.direct.toFixed(0)} | ${b.vip.toFixed(0)} | ${b.ratio} |`);
             }

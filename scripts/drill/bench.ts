@@ -2,6 +2,8 @@
 // `app` user, with a given pipeline depth (-P): through the write VIP against straight to the
 // master, or with TLS against in clear. Returns requests per second and the ratio.
 import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import type { Endpoint } from "../../components/endpoint";
 import { median } from "../bench/stats";
 
@@ -49,5 +51,19 @@ export function benchCompare(yardstick: BenchTarget, compared: BenchTarget, pass
     });
 }
 
-/** Through the write VIP against straight to the master. */
-export const benchVip = (master: Endpoint, vip: Endpoint, password: string, rounds = 3, requests = 20000, pipeline = 1) => benchCompare(master, vip, password, rounds, requests, pipeline);
+/** Through the write VIP against straight to the master; `args` for both (e.g. TLS's). */
+export const benchVip = (master: Endpoint, vip: Endpoint, password: string, rounds = 3, requests = 20000, pipeline = 1, args: string[] = []) =>
+    benchCompare({ ...master, args }, { ...vip, args }, password, rounds, requests, pipeline);
+
+/**
+ * redis-benchmark's arguments for a stack with TLS (the outputs' `tls`): its CA, and a client
+ * certificate when the stack asks for one, written to files under `dir`. None without TLS.
+ */
+export function tlsBenchArgs(tls: { ca: string; cert?: string; key?: string } | undefined, dir: string): string[] {
+    if (!tls) return [];
+    const file = (name: string, text: string) => {
+        fs.writeFileSync(path.join(dir, name), text, { mode: 0o600 });
+        return path.join(dir, name);
+    };
+    return ["--tls", "--cacert", file("ca.crt", tls.ca), ...(tls.cert && tls.key ? ["--cert", file("client.crt", tls.cert), "--key", file("client.key", tls.key)] : [])];
+}

@@ -2,7 +2,10 @@
 //   ts-node scripts/drill/cli.ts [stack] [mode …]
 import { majority } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
-import { benchVip } from "./bench";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { benchVip, tlsBenchArgs } from "./bench";
 import { formatTable, Mode, MODES, runDrill } from "./drill";
 import { drillTarget } from "./stack";
 
@@ -13,9 +16,15 @@ async function main() {
     const results = await runDrill(target, chosen, { log: (l) => console.log(`[drill] ${l}`) });
     console.log(`\nFailover drill (stack ${stack}):\n${formatTable(results)}\n`);
 
-    const master = await discoverMaster(target.sentinels, target.masterName, target.sentinelPassword, { minVotes: majority(target.sentinels.length) });
+    const master = await discoverMaster(target.sentinels, target.masterName, target.sentinelPassword, { minVotes: majority(target.sentinels.length), tls: target.tls });
     if (!master) throw new Error("no majority of the sentinels names a master: nothing to benchmark against");
-    const bench = benchVip(master, target.write, target.appPassword);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-drill-"));
+    let bench;
+    try {
+        bench = benchVip(master, target.write, target.appPassword, 3, 20000, 1, tlsBenchArgs(target.tls, dir));
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
     console.log("redis-benchmark (-c 20, requests/s, medians of 3 interleaved rounds):");
     for (const b of bench) console.log(`  ${b.test.padEnd(4)} direct ${b.direct.toFixed(0).padStart(7)}  via write VIP ${b.vip.toFixed(0).padStart(7)}  ratio ${b.ratio}`);
 }
