@@ -3,7 +3,7 @@
 // node naming its address, loopback and the VIPs (clients reach any node through them), and with
 // tls.authClients client certificates for the `app` user's clients and for the deployer.
 import * as pulumi from "@pulumi/pulumi";
-import type { NodeConfig, ResolvedConfig } from "./config";
+import { type NodeConfig, proxyVips, type ResolvedConfig } from "./config";
 import type { TlsClientOptions } from "./redis-client";
 import type { NodeTls } from "./redis-node";
 import { type IssuedCert, TlsCertificates } from "./tls-certs";
@@ -30,7 +30,7 @@ export interface ClusterTls {
 /** With tls.enabled, the cluster's certificates; otherwise undefined. */
 export function clusterTls(name: string, cfg: ResolvedConfig, own: pulumi.Output<UserCerts> | undefined, opts: pulumi.CustomResourceOptions): ClusterTls | undefined {
     if (!cfg.tls.enabled) return undefined;
-    const vips = cfg.proxy.nodes.length > 0 ? [cfg.proxy.writeVip!, cfg.proxy.readVip!] : [];
+    const vips = proxyVips(cfg.proxy);
     const certs: CertSource = own
         ? userCertSource(own)
         : new TlsCertificates(

@@ -10,6 +10,10 @@ import { X509Certificate } from "crypto";
 
 export const CONFIG_NAMESPACE = "redis-ha";
 
+/** The VIPs, with a proxy (the addresses clients dial besides the nodes'), else none. */
+export const proxyVips = (proxy: { nodes: string[]; writeVip?: string; readVip?: string }): string[] =>
+    proxy.nodes.length > 0 ? [proxy.writeVip, proxy.readVip].filter((v): v is string => v !== undefined) : [];
+
 /** A majority of n (sentinels): more than half of them. */
 export const majority = (n: number) => Math.floor(n / 2) + 1;
 
@@ -575,7 +579,7 @@ export const stackConfigSchema = z
             } catch (e) {
                 problem(["tlsCertificates", "ca"], `is not a certificate Node can read: ${(e as Error).message}`);
             }
-            const vips = cfg.proxy.nodes.length > 0 ? [cfg.proxy.writeVip, cfg.proxy.readVip].filter((v): v is string => v !== undefined) : [];
+            const vips = proxyVips(cfg.proxy);
             for (const n of cfg.nodes) {
                 const p = own.nodes[n.name];
                 if (!p) problem(["tlsCertificates", "nodes"], `has no certificate for node ${n.name}: add "${n.name}": {"cert": …, "key": …}, or remove tlsCertificates to let the program issue them`);

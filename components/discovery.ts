@@ -24,7 +24,7 @@ export async function discoverMaster(sentinels: Endpoint[], masterName: string, 
     const timeout = opts.timeoutMs ?? 1500;
     const answers = await Promise.all(
         sentinels.map(async (s) => {
-            const client = failFastClient({ host: s.host, port: s.port, username: opts.username ?? "discovery", password, connectTimeout: timeout, commandTimeout: timeout, ...(opts.tls ? { tls: opts.tls } : {}) });
+            const client = failFastClient({ host: s.host, port: s.port, username: opts.username ?? "discovery", password, connectTimeout: timeout, commandTimeout: timeout, tls: opts.tls });
             try {
                 await client.connect();
                 const addr = (await client.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName)) as string[] | null;

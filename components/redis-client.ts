@@ -6,7 +6,9 @@ import type { default as Redis, RedisOptions } from "ioredis";
 
 export function failFastClient(opts: RedisOptions): Redis {
     const Client = require("ioredis") as typeof import("ioredis").default;
-    const client = new Client({ lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, ...opts });
+    // `tls: undefined` (a cluster without TLS) is left out rather than handed to ioredis.
+    const { tls, ...rest } = opts;
+    const client = new Client({ lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, ...rest, ...(tls ? { tls } : {}) });
     client.on("error", () => undefined);
     return client;
 }
@@ -32,7 +34,7 @@ export const secretTls = (tls: pulumi.Input<TlsClientOptions> | undefined) => (t
 
 /** Runs fn on a fail-fast connection to host:port as the user `admin` (over TLS with `tls`), and closes it. Self-contained. */
 export async function asAdmin<T>(host: string, port: number, password: string, fn: (c: Redis) => Promise<T>, tls?: TlsClientOptions): Promise<T> {
-    const c = failFastClient({ host, port, connectTimeout: 2000, commandTimeout: 5000, username: "admin", password, ...(tls ? { tls } : {}) });
+    const c = failFastClient({ host, port, connectTimeout: 2000, commandTimeout: 5000, username: "admin", password, tls });
     let refused: Error | undefined;
     // ioredis drops the connection when AUTH is refused and says why only in an error event:
     // the command then fails with "Connection is closed", which reads like a server not up yet.

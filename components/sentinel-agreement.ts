@@ -62,7 +62,7 @@ export async function awaitAgreement(inputs: AgreementInputs): Promise<Agreement
     };
 
     const connect = (e: Endpoint, auth: { username?: string; password: string }) =>
-        failFastClient({ host: e.host, port: e.port, connectTimeout: 2000, commandTimeout: 3000, ...auth, ...(inputs.tls ? { tls: inputs.tls } : {}) });
+        failFastClient({ host: e.host, port: e.port, connectTimeout: 2000, commandTimeout: 3000, ...auth, tls: inputs.tls });
 
     /** One look at the whole group: the master, or the first thing that is not right yet. */
     const look = async (): Promise<Look<Agreement>> => {

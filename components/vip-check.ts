@@ -34,7 +34,7 @@ const PROVIDER_VERSION = "1";
 /** Waits until both VIPs answer; returns the role each reached. Self-contained: serialized into the provider. */
 export async function awaitVips(inputs: Inputs): Promise<{ writeRole: string; readRole: string; waitedSeconds: number }> {
     const roleAt = async (e: Endpoint) => {
-        const c = failFastClient({ ...e, username: "app", password: inputs.appPassword, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000, ...(inputs.tls ? { tls: inputs.tls } : {}) });
+        const c = failFastClient({ ...e, username: "app", password: inputs.appPassword, enableReadyCheck: false, connectTimeout: 1000, commandTimeout: 1000, tls: inputs.tls });
         try {
             await c.connect();
             return String(((await c.call("ROLE")) as unknown[])[0]);

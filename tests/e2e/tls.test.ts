@@ -12,7 +12,11 @@ import { discoverMaster } from "../../components/discovery";
 import { issueCa, issueCert } from "../../components/tls-certs";
 import { X509Certificate } from "crypto";
 import type { TlsClientOptions } from "../../components/redis-client";
+import { benchCompare, tlsBenchArgs } from "../../scripts/drill/bench";
 import { formatTable, runDrill, writer } from "../../scripts/drill/drill";
+import { mkdtempSync, rmSync } from "fs";
+import * as os from "os";
+import * as path from "path";
 import { askRedis, backendFilesContaining, freshStack, labConfig, labHosts, labVips, onHost, proxyPasswords, ROOT } from "./lab";
 import { execFileSync } from "child_process";
 
@@ -134,27 +138,19 @@ describe("lab TLS: Redis, replication, Sentinel and the VIPs over TLS", function
     it("measures TLS against plaintext on the same master (redis-benchmark, same run)", async () => {
         const named = await discoverMaster(hosts.map((h) => ({ host: h.ip, port: 26379 })), "mymaster", passwords.sentinelPassword, { tls: tlsOf() });
         const master = hosts.find((h) => h.ip === named?.host)!;
-        // A plaintext port beside the TLS one for the comparison, closed again after.
-        /** Requests per second of SET and GET, as redis-benchmark reports them. */
-        const bench = (extra: string) => {
-            const out = onHost(master.name, `redis-benchmark -h 127.0.0.1 ${extra} --user admin -a "$(cat)" -t set,get -n 20000 -c 10 -q 2>/dev/null | tr '\\r' '\\n'`, passwords.adminPassword);
-            const rps = (cmd: string) => Number(new RegExp(`^${cmd}: ([\\d.]+) requests per second`, "m").exec(out)?.[1]);
-            return { set: rps("SET"), get: rps("GET") };
-        };
+        // A plaintext port beside the TLS one for the comparison, closed again after; the same
+        // interleaved redis-benchmark runs as `npm run bench` (scripts/drill/bench.ts).
         await askRedis(admin(master.ip), (c) => c.call("CONFIG", "SET", "port", "6390"));
+        const dir = mkdtempSync(path.join(os.tmpdir(), "redis-ha-tls-test-"));
         try {
-            const rounds: { tls: ReturnType<typeof bench>; plain: ReturnType<typeof bench> }[] = [];
-            for (let i = 0; i < 3; i++) rounds.push({ tls: bench("-p 6379 --tls --cacert /etc/ssl/redis-ha/ca.crt"), plain: bench("-p 6390") });
-            const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-            for (const cmd of ["set", "get"] as const) {
-                const tls = rounds.map((r) => r.tls[cmd]);
-                const plain = rounds.map((r) => r.plain[cmd]);
-                assert.ok([...tls, ...plain].every((x) => x > 0), `redis-benchmark gave no ${cmd} figure`);
-                figures.push(
-                    `redis-benchmark ${cmd.toUpperCase()} on ${master.name} (loopback, 10 clients, 3 rounds): TLS ${tls.map(Math.round).join("/")} rps, plaintext ${plain.map(Math.round).join("/")} rps; median ratio ${(median(tls) / median(plain)).toFixed(2)}`,
-                );
+            const results = benchCompare({ host: master.ip, port: 6390 }, { host: master.ip, port: 6379, args: tlsBenchArgs(tlsOf(), dir) }, passwords.appPassword, 3);
+            assert.deepStrictEqual(results.map((r) => r.test).sort(), ["GET", "SET"]);
+            for (const r of results) {
+                assert.ok(r.direct > 0 && r.vip > 0, `redis-benchmark gave no ${r.test} figure`);
+                figures.push(`redis-benchmark ${r.test} to ${master.name} (-c 20, medians of 3 interleaved rounds): in clear ${r.direct.toFixed(0)} rps, TLS ${r.vip.toFixed(0)} rps; ratio ${r.ratio}`);
             }
         } finally {
+            rmSync(dir, { recursive: true, force: true });
             await askRedis(admin(master.ip), (c) => c.call("CONFIG", "SET", "port", "0"));
         }
     });
