@@ -92,6 +92,22 @@ const PROVIDER_VERSION = "1";
 /** How long a delete step tries to reach a server before it drops the resource (see delete). */
 const DELETE_DIAL_SECONDS = 10;
 
+const PACKED = "gzip:";
+/**
+ * A script as inputs and the state hold it: gzipped, base64, a quarter to a half of its bytes.
+ * Each script travels in several engine RPCs per run, and Pulumi's CLI writes every RPC, values
+ * and all, to its compressed log in ~/.pulumi/logs: the plain texts cost every run time there.
+ */
+export function packScript(text: string): string {
+    return PACKED + (require("zlib") as typeof import("zlib")).gzipSync(text, { level: 9 }).toString("base64");
+}
+
+/** The text of a script, packed or (a state from before packing) not. Self-contained: serialized into the provider. */
+export function unpackScript(text: string | undefined): string | undefined {
+    if (text === undefined || !text.startsWith(PACKED)) return text;
+    return (require("zlib") as typeof import("zlib")).gunzipSync(Buffer.from(text.slice(PACKED.length), "base64")).toString("utf8");
+}
+
 /**
  * What a change of inputs asks of a RemoteCommand. Self-contained: serialized into the provider.
  *  - replaces: another target (host, port, user) or other triggers: delete, then create;
@@ -110,12 +126,17 @@ const DELETE_DIAL_SECONDS = 10;
  */
 function planChange(olds: Outputs, news: Inputs): { replaces: string[]; run: boolean; record: boolean } {
     const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    // A script packed or not (a state from before packing) is the same script.
+    const sameScript = (a: string | undefined, b: string | undefined) => a === b || unpackScript(a) === unpackScript(b);
     const where = (c: Connection) => [c.host, c.port ?? 22, c.user ?? "root"];
     const replaces: string[] = [];
     if (!same(where(olds.connection), where(news.connection))) replaces.push("connection");
     if (!same(olds.triggers, news.triggers)) replaces.push("triggers");
     const rekeyed = olds.hostKey !== undefined && news.hostKey !== undefined && olds.hostKey !== news.hostKey;
-    const run = rekeyed || (["create", "update", "delete", "stdin", "environment", "providerVersion"] as const).some((k) => !same(olds[k], news[k]));
+    const run =
+        rekeyed ||
+        (["create", "update", "delete"] as const).some((k) => !sameScript(olds[k], news[k])) ||
+        (["stdin", "environment", "providerVersion"] as const).some((k) => !same(olds[k], news[k]));
     const record = !same(olds.connection.privateKey, news.connection.privateKey) || !same(olds.hostKey, news.hostKey) || !same(olds.hostKeyResource, news.hostKeyResource);
     return { replaces, run, record };
 }
@@ -144,7 +165,7 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<Inputs, Outp
     },
 
     async create(inputs: Inputs) {
-        const out = await sshRun(targetOf(inputs), inputs.create, inputs.environment, inputs.stdin);
+        const out = await sshRun(targetOf(inputs), unpackScript(inputs.create)!, inputs.environment, inputs.stdin);
         const runId = require("crypto").randomUUID() as string;
         return { id: `${inputs.connection.host}-${runId}`, outs: { ...inputs, ...out, runId } };
     },
@@ -153,7 +174,7 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<Inputs, Outp
         if (!planChange(olds, news).run) {
             return { outs: { ...news, stdout: olds.stdout, stderr: olds.stderr, runId: olds.runId } };
         }
-        const out = await sshRun(targetOf(news), news.update ?? news.create, news.environment, news.stdin);
+        const out = await sshRun(targetOf(news), unpackScript(news.update ?? news.create)!, news.environment, news.stdin);
         return { outs: { ...news, ...out, runId: require("crypto").randomUUID() as string } };
     },
 
@@ -164,7 +185,7 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<Inputs, Outp
         if (!props.delete) return;
         const dialTimeoutSeconds = Math.min(props.connection.dialTimeoutSeconds ?? 60, DELETE_DIAL_SECONDS);
         try {
-            await sshRun({ ...targetOf(props), dialTimeoutSeconds }, props.delete, props.environment, props.stdin);
+            await sshRun({ ...targetOf(props), dialTimeoutSeconds }, unpackScript(props.delete)!, props.environment, props.stdin);
         } catch (e) {
             if (!(e as { unreachable?: boolean }).unreachable) throw e;
             engineLog("remote command", "warning")(
@@ -217,7 +238,7 @@ export function secretLines(secrets: Record<string, pulumi.Input<string>>): pulu
 /** The script inputs as a preview shows them: the texts hidden, a label (asset and digest) for each. */
 function scriptInputs(args: RemoteCommandArgs) {
     const steps = { create: args.create, update: args.update, delete: args.delete };
-    const hidden = (text: pulumi.Input<string> | undefined) => (text === undefined ? undefined : pulumi.secret(text));
+    const hidden = (text: pulumi.Input<string> | undefined) => (text === undefined ? undefined : pulumi.secret(pulumi.output(text).apply(packScript)));
     return {
         create: hidden(steps.create),
         update: hidden(steps.update),

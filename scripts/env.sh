@@ -11,6 +11,11 @@ export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$REDIS_HA_CACHE/state}
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+# V8's compiled code kept on disk for every Node process (Node 22.1+): each `pulumi up` starts
+# one for the program, which loads TypeScript's compiler before any line of ours runs, and one
+# for the dynamic providers; 0.25 s less per no-op here. (toolchain/program-start.js turns it
+# on for the rest of the program also where this file is not sourced.)
+export NODE_COMPILE_CACHE=${NODE_COMPILE_CACHE:-$REDIS_HA_CACHE/node-compile-cache}
 # Passphrase secrets: the operator's own passphrase when set, else one generated for the lab
 # and kept beside it, outside the work tree.
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then

@@ -7,7 +7,8 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { hostKeyOf, hostKeyProvider, nodeSsh, type HostKeyInputs, type HostKeyOutputs } from "../../components/host-key";
-import { connectionInputs, remoteCommandProvider } from "../../components/remote-command";
+import { script } from "../../components/assets";
+import { connectionInputs, packScript, remoteCommandProvider, unpackScript } from "../../components/remote-command";
 import { sshRun } from "../../components/ssh";
 import { KEY } from "./fixtures";
 import { keygen, LocalSshd, sshKeygenFingerprint } from "./local-sshd";
@@ -68,6 +69,26 @@ describe("host keys", function () {
             // And when it is no longer given (unwired), likewise.
             const dropped = await update({ ...olds, hostKey: FP_A }, command());
             assert.deepStrictEqual([dropped.runId, dropped.hostKey], ["run-1", undefined]);
+        });
+
+        it("scripts compare by their text, packed (new inputs) or plain (a state from before packing)", async () => {
+            const olds = command({ create: "echo hi", delete: "echo bye" });
+            const packed = { ...olds, create: packScript("echo hi"), delete: packScript("echo bye") };
+            const diff = await remoteCommandProvider.diff!("id", olds, packed);
+            assert.deepStrictEqual([diff.changes, diff.replaces], [false, []], "an upgraded deployer runs nothing again");
+            for (const before of [olds, packed]) {
+                const changed = await remoteCommandProvider.diff!("id", before, { ...packed, delete: packScript("echo bye!") });
+                assert.deepStrictEqual([changed.changes, changed.replaces], [true, []]);
+            }
+        });
+
+        it("a packed script is the same text in under 40 % of the bytes, packed alike every run", () => {
+            const text = script("redis-node.sh", { DATA_SURVEY: script("data-survey.sh"), STOP_HOOK: script("hooks/redis-stop.sh") }, { STEP: "create" });
+            const packed = packScript(text);
+            assert.strictEqual(unpackScript(packed), text);
+            assert.ok(packed.length < 0.4 * text.length, `${packed.length} of ${text.length} bytes`);
+            assert.strictEqual(packScript(text), packed);
+            assert.strictEqual(unpackScript("echo plain"), "echo plain");
         });
 
         it("a command runs again when the recorded host key changes, and not at all when it stays", async () => {
@@ -194,6 +215,8 @@ describe("host keys", function () {
             const commands = await load(remoteCommandProvider);
             const { outs: ran } = await commands.create({ connection: target(), hostKey: outs.fingerprint, create: "echo ok", providerVersion: "1" });
             assert.strictEqual(ran.stdout, "ok");
+            const { outs: unpacked } = await commands.create({ connection: target(), hostKey: outs.fingerprint, create: packScript("echo packed"), providerVersion: "1" });
+            assert.strictEqual(unpacked.stdout, "packed");
             const stranger = `SHA256:${"x".repeat(43)}`;
             await assert.rejects(commands.create({ connection: target(), hostKey: stranger, create: "echo ok", providerVersion: "1" }), /changed: refusing/);
         });

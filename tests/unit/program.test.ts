@@ -3,9 +3,13 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "../../components/assets";
+import { unpackScript } from "../../components/remote-command";
 
 import { KEY } from "./fixtures";
 import { isSecret, outputOf, plain, recorded as all, type Recorded } from "./mocks";
+
+/** A script input's text: unwrapped from its secret and unpacked. */
+const text = (v: unknown) => unpackScript(plain(v) as string | undefined);
 
 const PASSWORDS = {
     adminPassword: "unit-admin-0123456789",
@@ -80,8 +84,8 @@ describe("program (mocks)", function () {
     });
 
     it("runs the scripts from assets/, each with its removal", () => {
-        // plain(): a script may travel as a secret (hidden in a preview's diff); its text is the same.
-        assert.strictEqual(plain(named("redis-1-facts").inputs.create), script("host-facts.sh"));
+        // A script travels as a secret (hidden in a preview's diff) and packed; text() unwraps both.
+        assert.strictEqual(text(named("redis-1-facts").inputs.create), script("host-facts.sh"));
         const redisFiles = { DATA_SURVEY: script("data-survey.sh"), STOP_HOOK: script("hooks/redis-stop.sh") };
         for (const [suffix, create, remove, files] of [
             ["packages", "packages.sh", "packages-remove.sh"],
@@ -91,9 +95,9 @@ describe("program (mocks)", function () {
         ] as const) {
             const r = named(`redis-2-${suffix}`).inputs;
             // Redis and Sentinel tell a first run (which ignores leftovers of an earlier deployment) from later ones.
-            assert.strictEqual(plain(r.create), files ? script(create, files, { STEP: "create" }) : script(create));
-            if (files) assert.strictEqual(plain(r.update), script(create, files, { STEP: "update" }));
-            assert.strictEqual(plain(r.delete), script(remove));
+            assert.strictEqual(text(r.create), files ? script(create, files, { STEP: "create" }) : script(create));
+            if (files) assert.strictEqual(text(r.update), script(create, files, { STEP: "update" }));
+            assert.strictEqual(text(r.delete), script(remove));
         }
     });
 
@@ -166,7 +170,7 @@ describe("program (mocks)", function () {
             } else {
                 assert.strictEqual(r.inputs.stdin, undefined, `${r.name} gets secrets it does not need`);
             }
-            const visible = JSON.stringify([r.inputs.create, r.inputs.update, r.inputs.delete, r.inputs.environment, r.inputs.triggers]);
+            const visible = JSON.stringify([text(r.inputs.create), text(r.inputs.update), text(r.inputs.delete), r.inputs.environment, r.inputs.triggers]);
             for (const p of Object.values(PASSWORDS)) assert.ok(!visible.includes(p), `${r.name}: a password is outside stdin`);
         }
         const agreement = named("redis-ha-sentinel-agreement").inputs;
