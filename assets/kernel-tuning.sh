@@ -34,7 +34,7 @@ thp_value() { # the selected word, from the kernel's "always madvise [never]" or
 }
 
 persist() {
-    local sysctl_conf
+    local sysctl_conf unit_changed
     sysctl_conf="# Managed by redis-ha (Pulumi).
 net.core.somaxconn = $SOMAXCONN"
     [ "$OVERCOMMIT" = keep ] || sysctl_conf+=$'\n'"vm.overcommit_memory = $OVERCOMMIT"
@@ -42,7 +42,7 @@ net.core.somaxconn = $SOMAXCONN"
     printf '%s\n' "$sysctl_conf" | install_if_changed "$sysctl_file" root:root 0644 >/dev/null
     if [ "$THP" != keep ]; then
         # A unit with a shell redirect, not tmpfiles.d: sysfs wants the whole value written at once.
-        install_if_changed "$thp_unit" root:root 0644 >/dev/null <<UNIT
+        unit_changed=$(install_if_changed "$thp_unit" root:root 0644 <<UNIT
 # Managed by redis-ha (Pulumi): transparent huge pages for Redis, set at every boot.
 [Unit]
 Description=Transparent huge pages: $THP (for Redis)
@@ -57,8 +57,9 @@ ExecStart=/bin/sh -c 'echo $THP > $thp/enabled && echo $THP > $thp/defrag'
 [Install]
 WantedBy=basic.target
 UNIT
-        systemctl daemon-reload
-        systemctl enable -q redis-ha-thp.service ||
+        )
+        [ -z "$unit_changed" ] || systemctl daemon-reload
+        enable_unit redis-ha-thp.service ||
             warnings+=("cannot enable redis-ha-thp.service: THP will not be set after a reboot")
     else
         remove_unit "$thp_unit"

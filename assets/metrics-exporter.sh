@@ -56,7 +56,7 @@ main() {
 ARGS="--web.listen-address=$SELF_IP:$METRICS_PORT --redis.addr=redis://127.0.0.1:$REDIS_PORT --redis.user=metrics --redis.password-file=$passwords --config-command=- --include-system-metrics=false"
 CONF
     )
-    systemctl enable -q "$unit"
+    enable_unit "$unit"
     if [ -n "$changed" ] || ! systemctl is-active -q "$unit"; then
         systemctl restart "$unit"
         info "exporter (re)started on $SELF_IP:$METRICS_PORT"

@@ -67,7 +67,7 @@ write_haproxy() {
     rm -f "$guard_lua.prev"
     save_original "$haproxy_cfg"
     commit_file "$tmp" "$haproxy_cfg" root:haproxy 0640
-    systemctl enable -q haproxy
+    enable_unit haproxy
     if systemctl is-active -q haproxy; then
         save_server_state
         systemctl reload haproxy # new workers; the old ones finish their connections
@@ -97,7 +97,7 @@ floating_vips() { # keepalived moves the VIPs; no static ones
     save_original "$keepalived_cfg"
     if printf '%s\n' "${KEEPALIVED_CONF//@IFACE@/$iface}" | install_if_changed "$keepalived_cfg" root:root 0644 | grep -q changed ||
         ! systemctl is-active -q keepalived; then
-        systemctl enable -q keepalived
+        enable_unit keepalived
         systemctl restart keepalived
         info "keepalived (re)started"
     fi
@@ -127,7 +127,7 @@ ExecStart=/bin/sh -c '$cmds'
 WantedBy=multi-user.target
 UNIT
     systemctl daemon-reload
-    systemctl enable -q redis-ha-vips.service
+    enable_unit redis-ha-vips.service
     systemctl restart redis-ha-vips.service
 }
 

@@ -337,6 +337,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                       cfg,
                       connections,
                       after: new Map([...preps].map(([name, prep]) => [name, prep.done])),
+                      configAfter: [...redis.map((r) => r.ready), ...sentinels.map((s) => s.ready)],
                       healthCheckPassword: secrets.healthCheck!,
                       appPassword: secrets.app,
                       sentinelPassword: secrets.sentinel,
@@ -346,7 +347,7 @@ function deployCluster(name: string, args: ClusterArgs, parent: pulumi.Resource)
                       tls: deployerTls,
                       ...(tls ? { certUntil: tls.until } : {}),
                   },
-                  { ...child("vip-proxy"), dependsOn: [...redis.map((r) => r.ready), ...sentinels.map((s) => s.ready)] },
+                  child("vip-proxy"),
               );
 
     // The master as the sentinels name it; before any sentinel runs, the one the agreement found

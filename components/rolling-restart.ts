@@ -68,11 +68,9 @@ export async function rollOut(inputs: RollingRestartInputs): Promise<RollingRest
         return said;
     };
 
-    const needing: { member: Member; needs: string[] }[] = [];
-    for (const m of live) {
-        const { needs } = await run(m, "check");
-        if (needs.length > 0) needing.push({ member: m, needs });
-    }
+    // The checks only read, so all nodes at once; the order below stays the members' order.
+    const checked = await Promise.all(live.map(async (member) => ({ member, needs: (await run(member, "check")).needs })));
+    const needing = checked.filter((c) => c.needs.length > 0);
     if (needing.length === 0) {
         result.seconds = Math.round((Date.now() - started) / 100) / 10;
         return result;

@@ -22,6 +22,12 @@ export interface VipProxyArgs {
     connections: Map<string, ConnectionArgs>;
     /** What must be done on each proxy node first (its other package installs, at least). */
     after: Map<string, pulumi.Resource[]>;
+    /**
+     * What HAProxy's configuration waits for besides: every Redis and Sentinel with its users and
+     * passwords (a rotated password must be known there before HAProxy logs in with it). Not a
+     * dependency of the component, which would hold the package step back too.
+     */
+    configAfter: pulumi.Resource[];
     healthCheckPassword: pulumi.Input<string>;
     /** Password of the ACL user `app`, to check that the VIPs are served. */
     appPassword: pulumi.Input<string>;
@@ -56,7 +62,8 @@ export class VipProxy extends pulumi.ComponentResource {
 
         this.commands = proxyNodes.map((node, index) => {
             const connection = args.connections.get(node.name)!;
-            const after = [...(args.after.get(node.name) ?? []), ...((opts?.dependsOn as pulumi.Resource[] | undefined) ?? [])];
+            const prepared = args.after.get(node.name) ?? [];
+            // The packages install beside Redis and Sentinel; the configuration waits for them.
             const packages = new RemoteCommand(
                 `${node.name}-proxy-packages`,
                 {
@@ -65,7 +72,7 @@ export class VipProxy extends pulumi.ComponentResource {
                     delete: script("packages-remove.sh"),
                     environment: { PACKAGES: PROXY_PACKAGE_SET.packages.join(" "), PACKAGE_SET: PROXY_PACKAGE_SET.set },
                 },
-                { parent: this, dependsOn: after, ...frozenIf(args.down.includes(node.name)) },
+                { parent: this, dependsOn: prepared, ...frozenIf(args.down.includes(node.name)) },
             );
             // HAProxy reads node.pem (its checks' client certificate) only at start: a renewed
             // certificate changes this first line, and so reloads it.
@@ -86,7 +93,7 @@ export class VipProxy extends pulumi.ComponentResource {
                     },
                     stdin: pulumi.secret(haproxyCfg),
                 },
-                { parent: this, dependsOn: [packages, ...after], ...frozenIf(args.down.includes(node.name)) },
+                { parent: this, dependsOn: [packages, ...prepared, ...args.configAfter], ...frozenIf(args.down.includes(node.name)) },
             );
         });
         // `pulumi up` ends when the VIPs are served, not when the last file was written.

@@ -179,6 +179,13 @@ service_stop() {
 # named redis-ha-redis and redis-ha-sentinel that Pulumi creates once their configuration exists.
 unit_of() { case $1 in redis) echo "$SERVER-server" ;; sentinel) echo "$SERVER-sentinel" ;; esac; }
 
+# Enables <unit> at boot unless it is already. `systemctl enable` of a unit that also has a SysV
+# script (Debian's redis, haproxy, keepalived) runs update-rc.d and reloads systemd each time,
+# changed or not: 0.3 s per call here. Usage: enable_unit <unit>
+enable_unit() {
+    [ "$(systemctl is-enabled "$1" 2>/dev/null)" = enabled ] || systemctl enable -q "$1"
+}
+
 # Restarts a service so it reads its new configuration. Fails (status 1) when there is nothing
 # to restart yet: a container that Pulumi has not created.
 service_restart() {
@@ -186,7 +193,7 @@ service_restart() {
         docker inspect "redis-ha-$1" >/dev/null 2>&1 || return 1
         docker restart "redis-ha-$1" >/dev/null
     else
-        systemctl enable -q "$(unit_of "$1")"
+        enable_unit "$(unit_of "$1")"
         systemctl restart "$(unit_of "$1")"
     fi
 }

@@ -127,15 +127,15 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
         assert.strictEqual(await ask(m, 6379, another, (c) => c.ping()), undefined, "one host's hooks password opened another host's Redis");
     });
 
-    it("has every sentinel ping every 300 ms (down-after 2 s here) and read INFO every second, also after a restart", async () => {
+    it("has every sentinel ping every 300 ms (down-after 2 s here), read INFO every second and say hello every 0.5 s, also after a restart", async () => {
         const periods = (ip: string) =>
             ask(ip, 26379, admin, async (c) => {
                 const pairs = ((await c.call("SENTINEL", "DEBUG")) as unknown[]).map((p) => String(p).toUpperCase());
-                return ["PING-PERIOD", "INFO-PERIOD"].map((k) => pairs[pairs.indexOf(k) + 1]).join(" ");
+                return ["PING-PERIOD", "INFO-PERIOD", "PUBLISH-PERIOD"].map((k) => pairs[pairs.indexOf(k) + 1]).join(" ");
             });
-        for (const h of hosts) assert.strictEqual(await periods(h.ip), "300 1000", `sentinel on ${h.name}: ping and INFO periods`);
+        for (const h of hosts) assert.strictEqual(await periods(h.ip), "300 1000 500", `sentinel on ${h.name}: ping, INFO and hello periods`);
         onHost(hosts[1].name, "systemctl restart redis-sentinel");
-        await waitFor("the restarted sentinel's periods", async () => (await periods(hosts[1].ip)) === "300 1000", 30);
+        await waitFor("the restarted sentinel's periods", async () => (await periods(hosts[1].ip)) === "300 1000 500", 30);
     });
 
     it("keeps secrets out of the state, the output and world-readable files on the hosts", async () => {
