@@ -10,6 +10,7 @@ import * as path from "path";
 import Redis, { type RedisOptions } from "ioredis";
 import { sshRun } from "../../components/ssh";
 import { writer } from "../../scripts/drill/drill";
+import { newSshKey } from "../unit/fixtures";
 import { askRedis, freshStack, labAgreement, labConfig, labHosts, labKey, newPasswords, onHost, ROOT, timed } from "./lab";
 
 const SENTINEL = { downAfterMilliseconds: 2000, failoverTimeout: 10000, agreementTimeoutSeconds: 120 };
@@ -259,8 +260,7 @@ describe("lab rolling operations: restart, upgrade, rotate", function () {
     });
 
     it("rotates the SSH key: the new one authorised and used, then the old one taken off", async () => {
-        const { utils } = require("ssh2") as typeof import("ssh2");
-        const fresh = utils.generateKeyPairSync("ed25519").private;
+        const fresh = newSshKey();
         const oldKey = labKey();
         const login = (ip: string, key: string) => sshRun({ host: ip, user: "root", privateKey: key, dialTimeoutSeconds: 5 }, "true", {}, "").then(() => true, () => false);
         await stack.setConfig("redis-ha:previousSshPrivateKey", { value: oldKey, secret: true });
