@@ -4,6 +4,7 @@
 // undoes a failover. See assets/redis-node.sh.
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
+import { ownOptions } from "./component-options";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import type { PreviousPasswords } from "./cluster-args";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
@@ -67,7 +68,7 @@ export class RedisNode extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource;
 
     constructor(name: string, args: RedisNodeArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("redis-ha:index:RedisNode", name, {}, opts);
+        super("redis-ha:index:RedisNode", name, {}, ownOptions(opts));
         const { cfg, node, secrets } = args;
         this.command = new RemoteCommand(
             `${name}-redis`,
@@ -93,7 +94,7 @@ export class RedisNode extends pulumi.ComponentResource {
                     REDIS_USER_KEYS,
                 ),
             },
-            // A component's dependsOn does not reach its children by itself: pass it on.
+            // The component's dependsOn is its children's (ownOptions).
             { parent: this, dependsOn: opts?.dependsOn },
         );
         this.ready = args.runtime.start("redis", node, this.command, this, args.after) ?? this.command;

@@ -3,6 +3,7 @@
 // See assets/sentinel-node.sh.
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
+import { ownOptions } from "./component-options";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import { type ClusterSecrets, metricsSecret } from "./redis-node";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
@@ -28,7 +29,7 @@ export class SentinelNode extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource;
 
     constructor(name: string, args: SentinelNodeArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("redis-ha:index:SentinelNode", name, {}, opts);
+        super("redis-ha:index:SentinelNode", name, {}, ownOptions(opts));
         const { cfg, node, secrets } = args;
         this.command = new RemoteCommand(
             `${name}-sentinel`,
@@ -46,7 +47,7 @@ export class SentinelNode extends pulumi.ComponentResource {
                 // The group's name is fixed once sentinels monitor it: a new name is a new sentinel.
                 triggers: [cfg.sentinel.masterName],
             },
-            // A component's dependsOn does not reach its children by itself: pass it on.
+            // The component's dependsOn is its children's (ownOptions).
             { parent: this, dependsOn: opts?.dependsOn },
         );
         this.ready = args.runtime.start("sentinel", node, this.command, this, args.after) ?? this.command;

@@ -3,6 +3,7 @@
 // Redis recommends, and lets the runtime prepare the rest.
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "./assets";
+import { ownOptions } from "./component-options";
 import type { NodeConfig, ResolvedConfig } from "./config";
 import { ConnectionArgs, RemoteCommand } from "./remote-command";
 import type { Runtime } from "./runtime";
@@ -59,7 +60,7 @@ export class ServerPrep extends pulumi.ComponentResource {
     readonly done: pulumi.Resource[];
 
     constructor(name: string, args: ServerPrepArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("redis-ha:index:ServerPrep", name, {}, opts);
+        super("redis-ha:index:ServerPrep", name, {}, ownOptions(opts));
         const { connection } = args;
 
         // What comes before (the SSH key step) has waited for the host to answer SSH: facts,
