@@ -9,5 +9,4 @@ const path = require("node:path");
 const { deferModules } = require("./deferred-modules");
 
 Module.enableCompileCache?.(path.join(__dirname, "..", "node_modules", ".cache", "redis-ha-v8"));
-const deferred = new Set(["@npmcli/arborist", "normalize-package-data"]);
-deferModules((request) => deferred.has(request) || request.endsWith("/typescript-shim"));
+deferModules((request) => request === "@npmcli/arborist" || request.endsWith("/typescript-shim"));
