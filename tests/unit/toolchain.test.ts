@@ -75,20 +75,32 @@ describe("toolchain: the dynamic-provider host", function () {
     this.timeout(60_000);
     const HOST = path.join(ROOT, "toolchain", "dynamic-provider", "pulumi-resource-pulumi-nodejs");
 
-    /** Starts a dynamic-provider process; resolves with its gRPC port and the modules it loaded by then. */
-    function start(command: string, args: string[]): Promise<{ port: number; loaded: string; stop: () => void }> {
+    /**
+     * Starts a dynamic-provider process; resolves with its gRPC port once it prints it. `stop` kills it and
+     * resolves with everything it wrote to stderr: the parent may read the port on stdout before the
+     * stderr lines written earlier, so the modules loaded are only known once both pipes have closed.
+     */
+    function start(command: string, args: string[]): Promise<{ port: number; stop: () => Promise<string> }> {
         return new Promise((resolve, reject) => {
             // The engine's address: the process only connects to it for logs.
             const child = spawn(command, [...args, "127.0.0.1:1"], { cwd: ROOT, env: { ...process.env, NODE_DEBUG: "module" } });
+            const closed = new Promise<void>((done) => child.on("close", () => done()));
             let out = "";
             let err = "";
+            let listening = false;
+            const stop = async () => {
+                child.kill();
+                await closed;
+                return err;
+            };
             child.stdout.on("data", (d) => {
                 out += d;
                 const m = /^(\d+)\n/.exec(out);
-                if (m) resolve({ port: Number(m[1]), loaded: err, stop: () => child.kill() });
+                if (m && !listening) resolve({ port: Number(m[1]), stop });
+                listening ||= m !== null;
             });
             child.stderr.on("data", (d) => (err += d));
-            child.on("exit", (code) => reject(new Error(`exited with ${code} before printing its port: ${err.slice(-2000)}`)));
+            child.on("exit", (code) => listening || reject(new Error(`exited with ${code} before printing its port: ${err.slice(-2000)}`)));
         });
     }
     const LOADS = (name: string) => new RegExp(`load "?[^\\n]*node_modules/${name}/`);
@@ -100,14 +112,12 @@ describe("toolchain: the dynamic-provider host", function () {
     });
 
     it("starts without TypeScript's compiler or Arborist, which Pulumi's own start loads", async () => {
-        const pulumis = await start(process.execPath, [path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js")]);
-        pulumis.stop();
-        assert.match(pulumis.loaded, LOADS("typescript"), "the control run loaded no TypeScript: this test proves nothing");
-        const ours = await start(HOST, []);
-        ours.stop();
-        assert.doesNotMatch(ours.loaded, LOADS("typescript"));
-        assert.doesNotMatch(ours.loaded, LOADS("@npmcli/arborist"));
-        assert.match(ours.loaded, LOADS("@grpc/grpc-js"), "NODE_DEBUG=module printed nothing");
+        const pulumis = await (await start(process.execPath, [path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js")])).stop();
+        assert.match(pulumis, LOADS("typescript"), "the control run loaded no TypeScript: this test proves nothing");
+        const ours = await (await start(HOST, [])).stop();
+        assert.doesNotMatch(ours, LOADS("typescript"));
+        assert.doesNotMatch(ours, LOADS("@npmcli/arborist"));
+        assert.match(ours, LOADS("@grpc/grpc-js"), "NODE_DEBUG=module printed nothing");
     });
 
     it("answers as a provider, with @pulumi/pulumi's version", async () => {
@@ -123,7 +133,7 @@ describe("toolchain: the dynamic-provider host", function () {
             client.close();
             assert.strictEqual(version, require("@pulumi/pulumi/package.json").version);
         } finally {
-            host.stop();
+            await host.stop();
         }
     });
 });
