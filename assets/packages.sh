@@ -20,14 +20,14 @@ version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
 # (redis-sentinel: every address, no password). The units in HOLD_UNITS whose package is about
 # to be installed are masked meanwhile (--runtime: a reboot half-way forgets the mask) and so
 # stay disabled; the scripts that write our configuration enable and start them.
+# All in one call: each call reloads systemd (0.1-0.25 s here).
 masked=()
 hold_units() {
     local unit
     for unit in ${HOLD_UNITS:-}; do
-        [[ " $* " == *" $unit "* ]] || continue
-        systemctl mask --runtime -q "$unit.service" 2>/dev/null
-        masked+=("$unit.service")
+        [[ " $* " == *" $unit "* ]] && masked+=("$unit.service")
     done
+    [ ${#masked[@]} -eq 0 ] || systemctl mask --runtime -q "${masked[@]}" 2>/dev/null
 }
 release_units() {
     [ ${#masked[@]} -eq 0 ] || systemctl unmask --runtime -q "${masked[@]}" 2>/dev/null || true

@@ -185,9 +185,12 @@ export async function sshRun(
         .join("");
     const framed = Buffer.from(exports + script, "utf8");
     const runAs = user === "root" ? "bash" : "sudo -n bash";
+    // The channel carries the script, then the script's own stdin: dd takes exactly the script's
+    // bytes (one block, filled by as many reads as it takes; a read never goes past it), not one
+    // byte per read, which cost 40 ms per 30 KB here.
     const command =
         `umask 077; d=$(mktemp -d) || exit 97; trap 'rm -rf "$d"' EXIT; ` +
-        `dd of="$d/script" bs=1 count=${framed.length} status=none && ${runAs} "$d/script"`;
+        `dd of="$d/script" bs=${framed.length} count=1 iflag=fullblock status=none && ${runAs} "$d/script"`;
 
     try {
         return await new Promise((resolve, reject) => {

@@ -179,11 +179,13 @@ service_stop() {
 # named redis-ha-redis and redis-ha-sentinel that Pulumi creates once their configuration exists.
 unit_of() { case $1 in redis) echo "$SERVER-server" ;; sentinel) echo "$SERVER-sentinel" ;; esac; }
 
-# Enables <unit> at boot unless it is already. `systemctl enable` of a unit that also has a SysV
-# script (Debian's redis, haproxy, keepalived) runs update-rc.d and reloads systemd each time,
-# changed or not: 0.3 s per call here. Usage: enable_unit <unit>
+# Enables <unit> at boot unless it is already: the unit's own link only. `systemctl enable` of a
+# unit that also has a SysV script (Debian's redis, haproxy, keepalived) would also run update-rc.d,
+# whose links systemd ignores when a unit file exists, and reload systemd, which a new link does
+# not need (whoever changes a unit file reloads): 0.35 s per call here, 0.01 s without both.
+# Usage: enable_unit <unit>
 enable_unit() {
-    [ "$(systemctl is-enabled "$1" 2>/dev/null)" = enabled ] || systemctl enable -q "$1"
+    [ "$(systemctl is-enabled "$1" 2>/dev/null)" = enabled ] || SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload -q "$1"
 }
 
 # Restarts a service so it reads its new configuration. Fails (status 1) when there is nothing

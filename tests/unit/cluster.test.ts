@@ -5,7 +5,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { type ClusterArgs, RedisHaCluster } from "../../components/cluster";
 import { ConfigError } from "../../components/config";
-import { KEY, PASSWORDS } from "./fixtures";
+import { KEY, newSshKey, PASSWORDS } from "./fixtures";
 import { isSecret, outputOf, plain, recorded } from "./mocks";
 import { issueCa, issueCert } from "../../components/tls-certs";
 
@@ -92,6 +92,25 @@ describe("RedisHaCluster (mocks)", () => {
         // A Redis cluster's scripts get no SERVER: stacks from before the choice see no change.
         const redisSteps = recorded.filter((r) => r.name.startsWith("lib-1-") && plain(r.inputs).environment);
         assert.ok(redisSteps.length > 0 && redisSteps.every((r) => !("SERVER" in plain(r.inputs).environment)));
+    });
+
+    it("starts a node's first steps once its host key is known; only while the SSH key rotates, after the key step", async () => {
+        const deps = new Map<string, pulumi.ResourceOptions["dependsOn"]>();
+        const recordDeps: pulumi.ComponentResourceOptions = { transformations: [(a) => (deps.set(a.name, a.opts.dependsOn), undefined)] };
+        const dependsOn = async (name: string) => {
+            const d = (await outputOf(pulumi.output(deps.get(name) ?? []) as pulumi.Output<unknown>)) as pulumi.Resource[] | pulumi.Resource;
+            const urns = await Promise.all((Array.isArray(d) ? d : [d]).map((r) => outputOf(r.urn)));
+            return urns.map((u) => u.split("::").pop()!).sort();
+        };
+        for (const [prefix, extra] of [["sk", {}], ["rk", { previousSshPrivateKey: newSshKey() }]] as const) {
+            const cluster = new RedisHaCluster(prefix, args({ nodes: nodes.map((n) => ({ ...n, name: `${prefix}${n.name.slice(3)}` })), ...extra }), recordDeps);
+            await outputOf(pulumi.all([cluster.currentMaster, cluster.nodes[`${prefix}-1`].kernel]));
+        }
+        assert.deepStrictEqual(await dependsOn("sk-1-ssh-key"), ["sk-1-host-key"]);
+        for (const step of ["facts", "packages", "kernel"]) {
+            assert.deepStrictEqual(await dependsOn(`sk-1-${step}`), ["sk-1-host-key"], step);
+            assert.deepStrictEqual(await dependsOn(`rk-1-${step}`), ["rk-1-ssh-key"], step);
+        }
     });
 });
 
