@@ -1,6 +1,7 @@
-// The first thing index.ts loads: five changes to how Node loads and runs the rest (numbered
-// below), which together take about 1.2 s off every `pulumi up` and preview here (README
-// "Speed"). Nothing in the program depends on them; without this file it runs the same, slower.
+// The first thing the program loads (from toolchain/program.js; index.ts imports it first too):
+// five changes to how Node loads and runs the rest (numbered below), which together take about
+// 1.2 s off every `pulumi up` and preview here (README "Speed"). Nothing in the program depends
+// on them; without this file it runs the same, slower.
 "use strict";
 const crypto = require("node:crypto");
 const fs = require("node:fs");
