@@ -1,6 +1,8 @@
 // The program's resources under Pulumi mocks: what is created per server, what each command
 // runs, and where secrets go. Fast structure checks; tests/e2e proves the same for real.
 import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { script } from "../../components/assets";
 import { unpackScript } from "../../components/remote-command";
@@ -44,7 +46,9 @@ describe("program (mocks)", function () {
 
     before(async () => {
         const from = all.length;
-        program = await import("../../index");
+        // Through Pulumi.yaml's `main`, as `pulumi` loads it: its exports are the stack's outputs.
+        const main = /^main: (.+)$/m.exec(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.yaml"), "utf8"))![1];
+        program = require(path.join(__dirname, "..", "..", main));
         await outputOf(program.currentMaster); // every resource has been registered by then
         recorded = all.slice(from);
     });
