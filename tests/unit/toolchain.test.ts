@@ -77,30 +77,38 @@ describe("toolchain: the dynamic-provider host", function () {
 
     /**
      * Starts a dynamic-provider process; resolves with its gRPC port once it prints it. `stop` kills it and
-     * resolves with everything it wrote to stderr: the parent may read the port on stdout before the
-     * stderr lines written earlier, so the modules loaded are only known once both pipes have closed.
+     * resolves with everything it wrote to stderr. Stderr goes to a file, not a pipe: a process killed
+     * right after printing its port can leave earlier lines unwritten in a full pipe (seen under load),
+     * while a file takes each line before the next statement runs.
      */
     function start(command: string, args: string[]): Promise<{ port: number; stop: () => Promise<string> }> {
         return new Promise((resolve, reject) => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-ha-host-"));
+            const errFile = path.join(dir, "stderr");
+            const errFd = fs.openSync(errFile, "w");
             // The engine's address: the process only connects to it for logs.
-            const child = spawn(command, [...args, "127.0.0.1:1"], { cwd: ROOT, env: { ...process.env, NODE_DEBUG: "module" } });
+            const child = spawn(command, [...args, "127.0.0.1:1"], { cwd: ROOT, env: { ...process.env, NODE_DEBUG: "module" }, stdio: ["ignore", "pipe", errFd] });
+            fs.closeSync(errFd);
             const closed = new Promise<void>((done) => child.on("close", () => done()));
+            const readErr = () => {
+                const err = fs.readFileSync(errFile, "utf8");
+                fs.rmSync(dir, { recursive: true, force: true });
+                return err;
+            };
             let out = "";
-            let err = "";
             let listening = false;
             const stop = async () => {
                 child.kill();
                 await closed;
-                return err;
+                return readErr();
             };
-            child.stdout.on("data", (d) => {
+            child.stdout!.on("data", (d) => {
                 out += d;
                 const m = /^(\d+)\n/.exec(out);
                 if (m && !listening) resolve({ port: Number(m[1]), stop });
                 listening ||= m !== null;
             });
-            child.stderr.on("data", (d) => (err += d));
-            child.on("exit", (code) => listening || reject(new Error(`exited with ${code} before printing its port: ${err.slice(-2000)}`)));
+            child.on("exit", (code) => listening || reject(new Error(`exited with ${code} before printing its port: ${readErr().slice(-2000)}`)));
         });
     }
     const LOADS = (name: string) => new RegExp(`load "?[^\\n]*node_modules/${name}/`);
