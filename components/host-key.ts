@@ -11,7 +11,7 @@
 // node's hostKey, or `pulumi up --replace <URN of ${node}-host-key>`.
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionArgs, connectionInputs, nodeConnection } from "./remote-command";
-import { Connection, hostKeyChanged, hostKeyOf, PresentedKey, sshConnect } from "./ssh";
+import { Connection, hostKeyChanged, hostKeyOf, PresentedKey, sshConnect, sshLease } from "./ssh";
 
 export { hostKeyOf };
 
@@ -69,12 +69,13 @@ function pinRefused(conn: Connection, pinned: string, presented: PresentedKey[])
 export async function readHostKey(conn: Connection, expected: string | undefined, why: "pinned" | "recorded" = "pinned"): Promise<PresentedKey> {
     const refusal = (presented: PresentedKey[]) =>
         why === "pinned" ? pinRefused(conn, expected!, presented) : hostKeyChanged({ ...conn, hostKey: expected }, presented);
-    const { client, hostKey } = await sshConnect(conn, expected, refusal);
-    client.end();
-    return hostKey;
+    const session = await sshConnect(conn, expected, refusal);
+    // The node's first steps come next, with this key to expect: they take this connection.
+    (await sshLease({ ...conn, hostKey: session.hostKey.fingerprint }, { seed: session })).release();
+    return session.hostKey;
 }
 
-// Serialized with its closure (readHostKey, sshConnect, pinRefused) into the state; exported for
+// Serialized with its closure (readHostKey, sshConnect, sshLease, pinRefused) into the state; exported for
 // tests, which call it directly.
 export const hostKeyProvider: pulumi.dynamic.ResourceProvider<HostKeyInputs, HostKeyOutputs> = {
     async check(_olds: HostKeyInputs, news: HostKeyInputs) {

@@ -162,12 +162,94 @@ export function hostKeyChanged(target: Target, presented: PresentedKey[]): strin
     ].join("\n");
 }
 
+/** How long an SSH connection stays open for the next step once no step uses it. */
+const SSH_IDLE_MS = 5000;
+/** How long a channel may take to open on a connection kept open (a dead server's never opens). */
+const SSH_CHANNEL_OPEN_MS = 15000;
+
+/** A connection kept open for the steps that follow: the steps using it now, and its idle timer. */
+interface KeptSession {
+    session: Promise<SshSession>;
+    users: number;
+    idle?: ReturnType<typeof setTimeout>;
+}
+
+/** The connections kept open in this process, by sshPoolKey. Self-contained: serialized into the providers. */
+function keptSessions(): Map<string, KeptSession> {
+    const slot = Symbol.for("redis-ha.ssh-sessions");
+    const global = globalThis as Record<symbol, Map<string, KeptSession> | undefined>;
+    return (global[slot] ??= new Map());
+}
+
+/** What a kept connection must match: user, host, port, expected host key, private key (hashed). */
+function keptSessionKey(target: Target): string {
+    const { createHash } = require("crypto") as typeof import("crypto");
+    const key = createHash("sha256").update(target.privateKey).digest("hex");
+    return [target.user ?? "root", target.host, target.port ?? 22, target.hostKey ?? "", key].join("\n");
+}
+
+/**
+ * An authenticated session to the target for one step: a connection kept open in this process
+ * (the providers' process lives for one `pulumi` run) to the same user, host and port, with the
+ * same private key and expected host key, else a new one, kept for the steps after it. Several
+ * steps share one connection at once (a channel each); it closes once unused for SSH_IDLE_MS.
+ * Connecting costs about 0.2 s here, and a host's steps follow one another. `seed` is a session
+ * just opened for the target (HostKey's): kept unless one is kept already. `release(broken)`
+ * hands the session back; a broken one is not used again. Self-contained: serialized into the
+ * providers.
+ */
+export async function sshLease(
+    target: Target,
+    options: { fresh?: boolean; seed?: SshSession } = {},
+): Promise<{ client: import("ssh2").Client; kept: boolean; release: (broken?: boolean) => void }> {
+    const pool = keptSessions();
+    const key = keptSessionKey(target);
+    let entry = options.fresh ? undefined : pool.get(key);
+    const kept = entry !== undefined;
+    if (kept) options.seed?.client.end();
+    if (!entry) {
+        const session = options.seed ? Promise.resolve(options.seed) : sshConnect(target, target.hostKey, (presented) => hostKeyChanged(target, presented));
+        const made: KeptSession = { session, users: 0 };
+        const forget = () => pool.get(key) === made && pool.delete(key);
+        session.then(({ client }) => client.on("close", forget), forget);
+        pool.set(key, made);
+        entry = made;
+    }
+    const used = entry;
+    clearTimeout(used.idle);
+    used.users++;
+    let client: import("ssh2").Client;
+    try {
+        ({ client } = await used.session);
+    } catch (e) {
+        used.users--;
+        throw e;
+    }
+    let released = false;
+    const release = (broken = false) => {
+        if (released) return;
+        released = true;
+        used.users--;
+        if (broken && pool.get(key) === used) pool.delete(key);
+        if (used.users > 0) return;
+        if (pool.get(key) !== used) return void client.end();
+        used.idle = setTimeout(() => {
+            if (pool.get(key) === used) pool.delete(key);
+            client.end();
+        }, SSH_IDLE_MS);
+        used.idle.unref?.();
+    };
+    return { client, kept, release };
+}
+
 /**
  * Runs `script` with bash on the server and returns its output, or throws an error naming the
- * server, the exit code and the tail of stderr. Connects with sshConnect: retries the connection
- * (not the script) until `dialTimeoutSeconds` has passed, and with `target.hostKey` set, refuses a
- * server presenting another host key before sending anything. Self-contained: it is serialized
- * into the provider.
+ * server, the exit code and the tail of stderr. Connects with sshConnect (through sshLease, which
+ * keeps connections open between steps): retries the connection (not the script) until
+ * `dialTimeoutSeconds` has passed, and with `target.hostKey` set, refuses a server presenting
+ * another host key before sending anything. A kept connection on which no channel opens (the
+ * server restarted or died meanwhile) is dropped and the step connects anew: the script has not
+ * started then. Self-contained: it is serialized into the provider.
  */
 export async function sshRun(
     target: Target,
@@ -178,7 +260,6 @@ export async function sshRun(
     const user = target.user ?? "root";
     const where = `${user}@${target.host}:${target.port ?? 22}`;
     const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-    const { client } = await sshConnect(target, target.hostKey, (presented) => hostKeyChanged(target, presented));
 
     const exports = Object.entries(environment ?? {})
         .map(([k, v]) => `export ${k}=${quote(v)}\n`)
@@ -192,10 +273,14 @@ export async function sshRun(
         `umask 077; d=$(mktemp -d) || exit 97; trap 'rm -rf "$d"' EXIT; ` +
         `dd of="$d/script" bs=${framed.length} count=1 iflag=fullblock status=none && ${runAs} "$d/script"`;
 
-    try {
-        return await new Promise((resolve, reject) => {
-            client.exec(command, (err, channel) => {
-                if (err) return reject(new Error(`${where}: cannot start the script: ${err.message}`));
+    // Marks an error raised before the script started: only then may a kept connection be retried.
+    const notStarted = (e: Error) => Object.assign(e, { notStarted: true });
+    const run = (client: import("ssh2").Client, kept: boolean) =>
+        new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+            const stuck = kept ? setTimeout(() => reject(notStarted(new Error(`${where}: no channel opened within ${SSH_CHANNEL_OPEN_MS / 1000} s`))), SSH_CHANNEL_OPEN_MS) : undefined;
+            const opened = (err: Error | undefined, channel: import("ssh2").ClientChannel) => {
+                clearTimeout(stuck);
+                if (err) return reject(notStarted(new Error(`${where}: cannot start the script: ${err.message}`)));
                 let stdout = "";
                 let stderr = "";
                 channel.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -207,10 +292,30 @@ export async function sshRun(
                 });
                 channel.write(framed);
                 channel.end(stdin ?? "");
-            });
+            };
+            try {
+                client.exec(command, opened);
+            } catch (e) {
+                // ssh2 throws when the connection is already closed.
+                clearTimeout(stuck);
+                reject(notStarted(e as Error));
+            }
         });
-    } finally {
-        client.end();
+
+    for (let fresh = false; ; fresh = true) {
+        const lease = await sshLease(target, { fresh });
+        let broken = true;
+        try {
+            const out = await run(lease.client, lease.kept);
+            broken = false;
+            return out;
+        } catch (e) {
+            // A script that failed leaves the connection usable.
+            broken = (e as { notStarted?: boolean }).notStarted === true;
+            if (!broken || !lease.kept || fresh) throw e;
+        } finally {
+            lease.release(broken);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostKeyOf, hostKeyProvider, nodeSsh, type HostKeyInputs, type HostKeyOutputs } from "../../components/host-key";
 import { script } from "../../components/assets";
 import { connectionInputs, packScript, remoteCommandProvider, unpackScript } from "../../components/remote-command";
-import { sshRun } from "../../components/ssh";
+import { sshLease, sshRun } from "../../components/ssh";
 import { KEY } from "./fixtures";
 import { keygen, LocalSshd, sshKeygenFingerprint } from "./local-sshd";
 import { isSecret, outputOf, plain, recorded } from "./mocks";
@@ -219,6 +219,79 @@ describe("host keys", function () {
             assert.strictEqual(unpacked.stdout, "packed");
             const stranger = `SHA256:${"x".repeat(43)}`;
             await assert.rejects(commands.create({ connection: target(), hostKey: stranger, create: "echo ok", providerVersion: "1" }), /changed: refusing/);
+        });
+
+        describe("connections kept between steps", () => {
+            const logins = (from: number) => (sshd.log(from).match(/Accepted publickey/g) ?? []).length;
+            const counter = () => path.join(sshd.dir, "runs");
+            const count = () => `echo x >> ${counter()}; echo ok`;
+            const runs = () => fs.readFileSync(counter(), "utf8").split("\n").filter(Boolean).length;
+            // Lets sshd log, then makes the next steps connect anew (sessions end with sshd).
+            const settle = () => new Promise((r) => setTimeout(r, 300));
+            beforeEach(async () => {
+                await sshd.restart([path.join(sshd.dir, "host_a"), path.join(sshd.dir, "host_c")]);
+                fs.rmSync(counter(), { force: true });
+            });
+
+            it("a node's HostKey and the steps after it, one after another and side by side, log in once", async () => {
+                const mark = sshd.log().length;
+                const outs = await create({ connection: target(), providerVersion: "1" });
+                const t = { ...target(), hostKey: outs.fingerprint };
+                await Promise.all([1, 2, 3].map(() => sshRun(t, count(), undefined, undefined)));
+                assert.strictEqual((await sshRun(t, count(), undefined, undefined)).stdout, "ok");
+                await assert.rejects(sshRun(t, "exit 3", undefined, undefined), /script failed \(exit 3\)/);
+                assert.strictEqual((await sshRun(t, count(), undefined, undefined)).stdout, "ok", "a failed script leaves the connection usable");
+                await settle();
+                assert.strictEqual(runs(), 5);
+                assert.strictEqual(logins(mark), 1);
+            });
+
+            it("not for another expected host key or another private key (this one not authorized: refused, not let in on a kept connection)", async () => {
+                const mark = sshd.log().length;
+                const other = fs.readFileSync(keygen(sshd.dir, `other-${Date.now()}`, "ed25519"), "utf8");
+                await sshRun({ ...target(), hostKey: fpA }, count(), undefined, undefined);
+                await sshRun({ ...target(), hostKey: fpC }, count(), undefined, undefined);
+                await assert.rejects(sshRun({ ...target(), privateKey: other, hostKey: fpA }, count(), undefined, undefined), /refused our key/);
+                await settle();
+                assert.strictEqual(runs(), 2);
+                assert.strictEqual(logins(mark), 2);
+            });
+
+            it("a kept connection that is closing is replaced, and the script runs once", async () => {
+                const t = { ...target(), hostKey: fpA };
+                await sshRun(t, count(), undefined, undefined);
+                const mark = sshd.log().length;
+                // The connection ends while still in the pool, as when a server goes away between steps.
+                const lease = await sshLease(t);
+                assert.ok(lease.kept);
+                lease.client.end();
+                lease.release();
+                assert.strictEqual((await sshRun(t, count(), undefined, undefined)).stdout, "ok");
+                await settle();
+                assert.strictEqual(runs(), 2);
+                assert.strictEqual(logins(mark), 1, "one new login");
+            });
+
+            it("a server that restarted between steps gets a new connection", async () => {
+                const t = { ...target(), hostKey: fpA };
+                await sshRun(t, count(), undefined, undefined);
+                await sshd.restart([path.join(sshd.dir, "host_a"), path.join(sshd.dir, "host_c")]);
+                const mark = sshd.log().length;
+                assert.strictEqual((await sshRun(t, count(), undefined, undefined)).stdout, "ok");
+                await settle();
+                assert.strictEqual(runs(), 2);
+                assert.strictEqual(logins(mark), 1);
+            });
+
+            it("an unused connection closes after 5 s", async function () {
+                this.timeout(20000);
+                await sshRun({ ...target(), hostKey: fpA }, count(), undefined, undefined);
+                const mark = sshd.log().length;
+                await new Promise((r) => setTimeout(r, 4000));
+                assert.doesNotMatch(sshd.log(mark), /Disconnected from|Received disconnect/);
+                await new Promise((r) => setTimeout(r, 1500));
+                assert.match(sshd.log(mark), /Received disconnect from 127\.0\.0\.1/);
+            });
         });
 
         describe("after the server changed its host keys", () => {

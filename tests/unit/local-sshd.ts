@@ -2,7 +2,7 @@
 // and pid file in a temporary directory; started as a child process (sshd -D -e), never as the
 // system service. Its log (LogLevel DEBUG1, on stderr) is kept, so tests can tell how far a
 // client got. Needs /usr/sbin/sshd and root (sshd's privilege separation); start() says why not.
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -113,12 +113,17 @@ export class LocalSshd {
         });
     }
 
-    /** Stops sshd, keeping its directory (restart() brings it back). */
+    /**
+     * Stops sshd, keeping its directory (restart() brings it back). Its open sessions end too, as
+     * when a server goes down: sshd's per-connection processes outlive the listener otherwise, and
+     * a client that keeps connections open would go on using them.
+     */
     async halt(): Promise<void> {
         const child = this.child;
         this.child = undefined;
         if (!child || child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise((resolve) => child.once("exit", resolve));
+        spawnSync("pkill", ["-TERM", "-P", String(child.pid)]);
         child.kill("SIGTERM");
         await exited;
     }
