@@ -26,3 +26,15 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
     fi
 fi
 mkdir -p "$PULUMI_HOME" "${PULUMI_BACKEND_URL#file://}" 2>/dev/null || true
+# Pulumi's CLI (3.259) writes every RPC of every run, secret values included (encrypted with the
+# stack's secrets provider), to $PULUMI_HOME/logs, up to 500 MB: 8 MB and 0.4-0.9 s per no-op
+# `pulumi up` of the lab stack. It has no switch; it goes on without the log when it cannot make
+# that directory, so a file stands in its place. Only in the Pulumi home made here, never an
+# operator's own; REDIS_HA_PULUMI_AUTOLOG=1 brings the log back. `-v` logging is untouched.
+if [ "$PULUMI_HOME" = "$REDIS_HA_CACHE/pulumi-home" ]; then
+    if [ "${REDIS_HA_PULUMI_AUTOLOG:-0}" = 1 ]; then
+        [ ! -f "$PULUMI_HOME/logs" ] || rm -f "$PULUMI_HOME/logs"
+    elif [ ! -f "$PULUMI_HOME/logs" ]; then
+        rm -rf "${PULUMI_HOME:?}/logs" && : >"$PULUMI_HOME/logs"
+    fi
+fi

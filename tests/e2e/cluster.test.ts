@@ -3,6 +3,7 @@
 // re-run that changes nothing; failovers (service stop, host power-off) that a re-run keeps;
 // a setting changed at runtime; and destroy. Prints the figures it measured.
 import * as assert from "assert";
+import * as fs from "fs";
 import Redis from "ioredis";
 import { majority } from "../../components/config";
 import { discoverMaster } from "../../components/discovery";
@@ -144,6 +145,12 @@ describe("lab cluster: Redis and Sentinel on three hosts", function () {
             assert.ok(!output.includes(p), `pulumi printed ${key}`);
         }
         assert.deepStrictEqual(backendFilesContaining("PRIVATE KEY-----"), [], "the SSH key is in the backend in clear");
+        // Pulumi's own log of each run's RPCs, secrets and all, is off in the Pulumi home scripts/env.sh makes.
+        const autoLog = `${process.env.REDIS_HA_CACHE}/pulumi-home/logs`;
+        if (process.env.PULUMI_HOME === `${process.env.REDIS_HA_CACHE}/pulumi-home`) {
+            const stat = fs.statSync(autoLog);
+            assert.ok(stat.isFile() && stat.size === 0, `${autoLog} is not the empty file that keeps Pulumi from logging the run`);
+        }
         for (const h of hosts) {
             const patterns = Object.values(passwords).map((p) => `-e '${p}'`).join(" ");
             const readable = onHost(h.name, `find /etc /var /tmp /run /root /home /srv /opt -xdev -type f -perm -o=r -size -2M 2>/dev/null | xargs -r grep -lF ${patterns} 2>/dev/null || true`);
