@@ -174,7 +174,7 @@ interface KeptSession {
     idle?: ReturnType<typeof setTimeout>;
 }
 
-/** The connections kept open in this process, by sshPoolKey. Self-contained: serialized into the providers. */
+/** The connections kept open in this process, by keptSessionKey. Self-contained: serialized into the providers. */
 function keptSessions(): Map<string, KeptSession> {
     const slot = Symbol.for("redis-ha.ssh-sessions");
     const global = globalThis as Record<symbol, Map<string, KeptSession> | undefined>;
@@ -268,18 +268,27 @@ export async function sshRun(
     const runAs = user === "root" ? "bash" : "sudo -n bash";
     // The channel carries the script, then the script's own stdin: dd takes exactly the script's
     // bytes (one block, filled by as many reads as it takes; a read never goes past it), not one
-    // byte per read, which cost 40 ms per 30 KB here.
+    // byte per read, which cost 40 ms per 30 KB here. A channel closed early leaves dd a short
+    // block, which it writes all the same: a script not whole does not run.
     const command =
         `umask 077; d=$(mktemp -d) || exit 97; trap 'rm -rf "$d"' EXIT; ` +
-        `dd of="$d/script" bs=${framed.length} count=1 iflag=fullblock status=none && ${runAs} "$d/script"`;
+        `dd of="$d/script" bs=${framed.length} count=1 iflag=fullblock status=none && ` +
+        `[ "$(stat -c %s "$d/script")" = ${framed.length} ] || { echo "the script arrived cut short" >&2; exit 96; }; ${runAs} "$d/script"`;
 
     // Marks an error raised before the script started: only then may a kept connection be retried.
     const notStarted = (e: Error) => Object.assign(e, { notStarted: true });
     const run = (client: import("ssh2").Client, kept: boolean) =>
         new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-            const stuck = kept ? setTimeout(() => reject(notStarted(new Error(`${where}: no channel opened within ${SSH_CHANNEL_OPEN_MS / 1000} s`))), SSH_CHANNEL_OPEN_MS) : undefined;
+            let givenUp = false;
+            const giveUp = () => {
+                givenUp = true;
+                reject(notStarted(new Error(`${where}: no channel opened within ${SSH_CHANNEL_OPEN_MS / 1000} s`)));
+            };
+            const stuck = kept ? setTimeout(giveUp, SSH_CHANNEL_OPEN_MS) : undefined;
             const opened = (err: Error | undefined, channel: import("ssh2").ClientChannel) => {
                 clearTimeout(stuck);
+                // Opened after all, once the step went on elsewhere: closed with nothing sent, so nothing runs.
+                if (givenUp) return void channel?.close();
                 if (err) return reject(notStarted(new Error(`${where}: cannot start the script: ${err.message}`)));
                 let stdout = "";
                 let stderr = "";
